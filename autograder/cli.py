@@ -2,8 +2,11 @@
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
+
+from .paths import ASSIGNMENTS
 
 
 def _train(args):
@@ -15,6 +18,23 @@ def _train(args):
     print(f"タスク: {config.task}  評価用 {config.num_test} 系列での完全一致率（貪欲デコード）: {report.final_accuracy:.1%}")
     print(f"学習時間: {report.seconds[-1]:.1f} 秒（{len(report.seconds)} エポック）")
     return 0 if report.final_accuracy >= 0.99 else 1
+
+
+def _release(args):
+    from .release import build_bundle, release
+
+    written = release()
+    print(f"assignments/ を solutions/ から生成しました（{len(written)} ファイル）")
+    if args.zip:
+        print(f"学生用の配布 zip: {build_bundle(zip_path=args.zip)}")
+    return 0
+
+
+def _check(args):
+    from .paths import load_module
+
+    check = load_module(Path(args.folder) / "check.py", "jisaku_student_check")
+    return 0 if check.run_check(*args.parts) else 1
 
 
 def build_parser():
@@ -33,6 +53,19 @@ def build_parser():
     train.add_argument("--seed", type=int, default=0, help="乱数の種 / random seed")
     train.add_argument("--threads", type=int, default=1, help="PyTorch のスレッド数 / torch threads")
     train.set_defaults(run=_train)
+
+    release = commands.add_parser(
+        "release", help="solutions/ から学生用の assignments/ を生成します / generate assignments/ from solutions/"
+    )
+    release.add_argument("--zip", metavar="PATH", help="学生用の配布 zip も作る / also build the student bundle zip")
+    release.set_defaults(run=_release)
+
+    check = commands.add_parser(
+        "check", help="目に見えるテストで進み具合を確かめます / run the visible tests and show progress per part"
+    )
+    check.add_argument("parts", nargs="*", help="パート（省略時はすべて）/ parts (default: all)")
+    check.add_argument("--folder", default=str(ASSIGNMENTS), help="学生のフォルダ / the student folder")
+    check.set_defaults(run=_check)
 
     demo = commands.add_parser("demo", help="組み込みの例でキットを動かします / run the kit on its built-in examples")
     demo.set_defaults(run=lambda args: _train(train.parse_args([])))

@@ -23,6 +23,14 @@ def load_package(package_dir, module_name):
     return module
 
 
+def load_module(path, module_name):
+    """Import the single file `path` under `module_name`."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def reference_package():
     """The reference solution's `transformer` package, imported as `jisaku_reference`."""
     return load_package(SOLUTIONS / "transformer", "jisaku_reference")
