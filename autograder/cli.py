@@ -37,6 +37,15 @@ def _check(args):
     return 0 if check.run_check(*args.parts) else 1
 
 
+def _grade(args):
+    from .batch import grade_batch, print_summary
+
+    rows = grade_batch(args.submissions, args.out, jobs=args.jobs, regrade=args.regrade)
+    print_summary(rows)
+    print(f"結果: {Path(args.out) / 'gradebook.sqlite'}（CSV: gradebook.csv）、学生ごとの results.json と feedback.md")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="jisaku",
@@ -66,6 +75,15 @@ def build_parser():
     check.add_argument("parts", nargs="*", help="パート（省略時はすべて）/ parts (default: all)")
     check.add_argument("--folder", default=str(ASSIGNMENTS), help="学生のフォルダ / the student folder")
     check.set_defaults(run=_check)
+
+    grade = commands.add_parser(
+        "grade", help="提出物を採点します / grade submissions (folders or .zip files, or folders of them)"
+    )
+    grade.add_argument("submissions", nargs="+", help="提出物 / submissions")
+    grade.add_argument("--out", required=True, help="結果の出力先 / output folder")
+    grade.add_argument("--jobs", type=int, default=1, help="並列に動かすワーカー数 / parallel workers")
+    grade.add_argument("--regrade", action="store_true", help="変更のない提出物も採点し直す / regrade unchanged submissions")
+    grade.set_defaults(run=_grade)
 
     demo = commands.add_parser("demo", help="組み込みの例でキットを動かします / run the kit on its built-in examples")
     demo.set_defaults(run=lambda args: _train(train.parse_args([])))

@@ -1,0 +1,81 @@
+"""Grade a batch: N sandbox workers, a progress bar, reports per submission, the gradebook and its CSV."""
+
+import queue
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .gradebook import Gradebook
+from .grading import Catalog, Grader, Limits
+from .reports import summary_table, write_reports
+from .submissions import load_submission
+
+GRADEBOOK = "gradebook.sqlite"
+
+
+def find_submissions(paths):
+    """Each path is a submission (folder or .zip), or a folder whose children are submissions."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir() and not (path / "transformer").exists() and not list(path.glob("*.ipynb")):
+            found += sorted(p for p in path.iterdir() if p.is_dir() or p.suffix == ".zip")
+        else:
+            found.append(path)
+    return found
+
+
+def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress=True):
+    """Grade every submission not yet graded with the same content; returns the gradebook's summary rows."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    submissions = [load_submission(path) for path in find_submissions(paths)]
+    gradebook = Gradebook(out_dir / GRADEBOOK)
+    todo = [s for s in submissions if regrade or gradebook.graded_hash(s.student_id) != s.content_hash]
+    if todo:
+        catalog = Catalog()
+        hide = [out_dir.resolve(), *(Path(p).resolve() for p in paths)]
+        grader = Grader(catalog, limits, hide=hide)
+        _grade_all(grader, todo, gradebook, out_dir, jobs, progress)
+    gradebook.export_csv(out_dir / "gradebook.csv")
+    rows = gradebook.rows()
+    gradebook.close()
+    return rows
+
+
+def _grade_all(grader, submissions, gradebook, out_dir, jobs, progress):
+    zygotes = queue.Queue()
+    started = [grader.start_zygote() for _ in range(max(1, jobs))]
+    for zygote in started:
+        zygotes.put(zygote)
+    scratch_base = Path(tempfile.mkdtemp(prefix="jisaku-grade-"))
+
+    def grade_one(submission):
+        zygote = zygotes.get()
+        try:
+            return grader.grade(submission, zygote, scratch_base)
+        finally:
+            zygotes.put(zygote)
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(started)) as pool:
+            futures = [pool.submit(grade_one, s) for s in submissions]
+            try:
+                for future in tqdm(as_completed(futures), total=len(futures), desc="採点中", unit="件", disable=not progress):
+                    result = future.result()
+                    write_reports(result, out_dir)
+                    gradebook.record(result)
+            except KeyboardInterrupt:
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        for zygote in started:
+            zygote.close()
+        shutil.rmtree(scratch_base, ignore_errors=True)
+
+
+def print_summary(rows):
+    print(summary_table(rows))

@@ -1,0 +1,73 @@
+"""The batch gradebook: SQLite, one row per submission and case, written per submission in one transaction."""
+
+import csv
+import sqlite3
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    student_id TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    score REAL NOT NULL,
+    max_score REAL NOT NULL,
+    isolation TEXT NOT NULL,
+    execution_time REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cases (
+    student_id TEXT NOT NULL REFERENCES submissions(student_id),
+    number INTEGER NOT NULL,
+    unit TEXT NOT NULL,
+    name TEXT NOT NULL,
+    score REAL NOT NULL,
+    max_score REAL NOT NULL,
+    status TEXT NOT NULL,
+    category TEXT NOT NULL,
+    PRIMARY KEY (student_id, number)
+);
+"""
+
+
+class Gradebook:
+    def __init__(self, path):
+        self.path = Path(path)
+        self.connection = sqlite3.connect(self.path)
+        self.connection.executescript(SCHEMA)
+
+    def graded_hash(self, student_id):
+        row = self.connection.execute("SELECT content_hash FROM submissions WHERE student_id = ?", (student_id,)).fetchone()
+        return row[0] if row else None
+
+    def record(self, result):
+        """Replace the submission's rows atomically: a crash leaves the old rows or the new, never half."""
+        with self.connection:
+            self.connection.execute("DELETE FROM cases WHERE student_id = ?", (result.student_id,))
+            self.connection.execute("DELETE FROM submissions WHERE student_id = ?", (result.student_id,))
+            self.connection.execute(
+                "INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?)",
+                (result.student_id, result.content_hash, result.score, result.max_score, ",".join(result.isolation), result.execution_time),
+            )
+            self.connection.executemany(
+                "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(result.student_id, n, c.unit, c.case, c.score, c.max_score, c.status, c.category) for n, c in enumerate(result.cases, 1)],
+            )
+
+    def rows(self):
+        """(student id, score, max score, failed units) per submission, by student id."""
+        rows = []
+        for student_id, score, max_score in self.connection.execute("SELECT student_id, score, max_score FROM submissions ORDER BY student_id"):
+            failed = [u for (u,) in self.connection.execute(
+                "SELECT DISTINCT unit FROM cases WHERE student_id = ? AND status != 'passed' ORDER BY number", (student_id,))]
+            rows.append((student_id, score, max_score, failed))
+        return rows
+
+    def export_csv(self, path):
+        """One row per submission and case."""
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["student_id", "content_hash", "unit", "case", "score", "max_score", "status", "category"])
+            writer.writerows(self.connection.execute(
+                "SELECT c.student_id, s.content_hash, c.unit, c.name, c.score, c.max_score, c.status, c.category "
+                "FROM cases c JOIN submissions s USING (student_id) ORDER BY c.student_id, c.number"))
+
+    def close(self):
+        self.connection.close()

@@ -1,0 +1,322 @@
+"""Grade submissions: submission → sandboxed worker → plain tensors → trusted comparison → case results.
+
+The trusted process holds the reference and the expected values; it never runs student code.
+Each unit of a submission is one job for a zygote (see `sandbox.py`), in a fresh scratch folder
+holding only that student's code and the unit's inputs.
+"""
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import torch
+
+from . import worker
+from .compare import compare, describe
+from .forbidden import find_forbidden
+from .hidden_tests import all_units
+from .paths import ROOT, SOLUTIONS, reference_package
+
+RUBRIC = Path(__file__).with_name("rubric.toml")
+NOTEBOOK = "00_pytorch_basics.ipynb"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per case, per unit job and per submission limits, documented in the README."""
+
+    case_seconds: float = 10.0
+    cpu_seconds: int = 60
+    memory_mb: int = 2048
+    output_mb: int = 8
+    max_processes: int = 64
+    submission_seconds: float = 300.0
+
+
+@dataclass
+class CaseResult:
+    unit: str
+    case: str
+    score: float
+    max_score: float
+    status: str  # "passed" | "failed"
+    category: str  # passed, mismatch, error, import, timeout, crashed, forbidden, missing, budget
+    output: str  # Japanese feedback for this case
+
+    @property
+    def name(self):
+        return f"{self.unit}: {self.case}"
+
+
+@dataclass
+class SubmissionResult:
+    student_id: str
+    content_hash: str
+    cases: list = field(default_factory=list)
+    isolation: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+    execution_time: float = 0.0
+
+    @property
+    def score(self):
+        return round(sum(c.score for c in self.cases), 6)
+
+    @property
+    def max_score(self):
+        return round(sum(c.max_score for c in self.cases), 6)
+
+
+def load_rubric(path=RUBRIC):
+    """unit -> {case name -> points}, from the teacher-editable rubric file."""
+    return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# --- the expected values, computed once per batch on the trusted side ----------------------------
+
+
+def _reference_target(unit):
+    if unit.source["kind"] == "package":
+        module = getattr(reference_package(), unit.source["module"])
+        return worker.StudentCode(getattr(module, unit.source["name"]), module)
+    from .notebook import run_solution_cells
+
+    return worker.StudentCode(run_solution_cells(SOLUTIONS / NOTEBOOK)[unit.source["name"]], None)
+
+
+class Catalog:
+    """Every unit with its cases, serialized inputs and the reference's outputs."""
+
+    def __init__(self, units=None, rubric=None):
+        self.units = units or all_units()
+        self.rubric = rubric or load_rubric()
+        self.inputs = {}  # unit name -> bytes of torch.save(list of per-case input dicts)
+        self.expected = {}  # (unit name, case index) -> plain outputs
+        torch.set_num_threads(1)
+        torch.use_deterministic_algorithms(True)
+        for unit in self.units:
+            self._prepare(unit)
+
+    def points(self, unit, case):
+        return float(self.rubric.get(unit.name, {}).get(case.name, 1))
+
+    def _prepare(self, unit):
+        case_inputs = []
+        standins = worker._load_standins(unit.standins)
+        target = _reference_target(unit)
+        for index, case in enumerate(unit.cases):
+            inputs = case.make_inputs()
+            case_inputs.append(inputs)
+            reference_case = {**case.spec, "swap_modules": {}, "swap_functions": [], "seed": case.seed}
+            worker._seed(case.seed)
+            outputs = worker.RUNNERS[unit.runner](target, reference_case, _clone(inputs), standins)
+            self.expected[unit.name, index] = worker.to_plain(outputs)
+        buffer = io.BytesIO()
+        torch.save(case_inputs, buffer)
+        self.inputs[unit.name] = buffer.getvalue()
+
+
+def _clone(inputs):
+    buffer = io.BytesIO()
+    torch.save(inputs, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+# --- the sandboxed worker pool ------------------------------------------------------------------
+
+
+class Zygote:
+    """One pre-warmed sandbox server (torch imported once), answering one job at a time."""
+
+    def __init__(self, hide=()):
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(ROOT),
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "LANG": "C.UTF-8",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "autograder.sandbox", json.dumps([str(p) for p in hide])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd="/",
+        )
+
+    def run(self, request):
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+# --- grading one submission -------------------------------------------------------------------
+
+
+class Grader:
+    def __init__(self, catalog, limits=Limits(), hide=()):
+        self.catalog = catalog
+        self.limits = limits
+        self.hide = [str(p) for p in (SOLUTIONS, ROOT / "autograder", ROOT / "tests", ROOT / ".git", *hide)]
+
+    def start_zygote(self):
+        """A sandbox server for this grader: the reference, hidden tests and `hide` paths are covered in it."""
+        return Zygote(self.hide)
+
+    def grade(self, submission, zygote, scratch_base):
+        """Grade a loaded `Submission` with `zygote`, using folders under `scratch_base`."""
+        started = time.monotonic()
+        result = SubmissionResult(submission.student_id, submission.content_hash, problems=list(submission.problems))
+        scratch = Path(tempfile.mkdtemp(prefix=f"{submission.student_id[:40]}-", dir=scratch_base))
+        for folder in (Path(scratch_base), scratch):
+            folder.chmod(0o711)  # traversable by the sandbox's user, not listable; each job folder is its own
+        try:
+            for unit in self.catalog.units:
+                over_budget = time.monotonic() - started > self.limits.submission_seconds
+                result.cases += self._grade_unit(unit, submission, zygote, scratch, over_budget, result)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        result.execution_time = round(time.monotonic() - started, 3)
+        return result
+
+    def _results(self, unit, category, message, passed_flags=None):
+        cases = []
+        for index, case in enumerate(unit.cases):
+            points = self.catalog.points(unit, case)
+            passed = bool(passed_flags and passed_flags[index])
+            cases.append(CaseResult(unit.name, case.name, points if passed else 0.0, points,
+                                    "passed" if passed else "failed", "passed" if passed else category, "" if passed else message))
+        return cases
+
+    def _grade_unit(self, unit, submission, zygote, scratch, over_budget, result):
+        if over_budget:
+            return self._results(unit, "budget", "提出全体の制限時間を超えたため、このユニットは実行しませんでした。")
+        files, source, missing = self._student_files(unit, submission)
+        if missing:
+            return self._results(unit, "missing", missing)
+        forbidden = find_forbidden(source, unit.source["name"], unit.forbidden)
+        if forbidden:
+            return self._results(unit, "forbidden", f"{unit.name} では {', '.join(forbidden)} は使えません（自分で実装する課題です）。このユニットは 0 点です。")
+        job_dir = scratch / unit.name
+        outcomes = self._run_jobs(unit, files, job_dir, zygote, result)
+        return [self._judge(unit, index, case, outcomes[index]) for index, case in enumerate(unit.cases)]
+
+    def _student_files(self, unit, submission):
+        """The files the job needs, the unit's source text for the static check, or why it is missing."""
+        if unit.source["kind"] == "package":
+            files = submission.package_files()
+            module_file = f"{unit.source['module']}.py"
+            if module_file not in files:
+                return None, None, f"transformer/{module_file} が提出にありません。"
+            source = files[module_file].decode("utf-8", errors="replace")
+            return {f"transformer/{name}": data for name, data in files.items()}, source, None
+        raw = submission.notebook(NOTEBOOK)
+        if raw is None:
+            return None, None, f"ノートブック {NOTEBOOK} が提出にありません。"
+        try:
+            notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        except Exception as error:  # invalid JSON, wrong encoding: the notebook as a whole is unreadable
+            return None, None, f"{NOTEBOOK} をノートブックとして読めません（{type(error).__name__}）。"
+        for cell in notebook.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if meta.get("grade_id") == unit.source["name"]:
+                if cell.cell_type != "code":
+                    return None, None, f"セル {unit.source['name']} がコードセルではありません。"
+                return {"cell.json": json.dumps([unit.source["name"], cell.source]).encode()}, cell.source, None
+        return None, None, f"{NOTEBOOK} に grade_id が {unit.source['name']} の解答セルが見つかりません。"
+
+    def _run_jobs(self, unit, files, job_dir, zygote, result):
+        """Run the unit's cases, restarting after a case that hangs or crashes. Returns per-case outcomes."""
+        outcomes = {}
+        start = 0
+        while start < len(unit.cases):
+            if job_dir.exists():
+                shutil.rmtree(job_dir)
+            job_dir.mkdir(parents=True)
+            for name, data in files.items():
+                (job_dir / name).parent.mkdir(parents=True, exist_ok=True)
+                (job_dir / name).write_bytes(data)
+            job = {"unit": unit.name, "source": unit.source, "runner": unit.runner, "standins": unit.standins,
+                   "forbidden": unit.forbidden, "start": start,
+                   "cases": [{**case.spec, "seed": case.seed} for case in unit.cases]}
+            (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
+            (job_dir / "inputs.pt").write_bytes(self.catalog.inputs[unit.name])
+            reply = zygote.run({"job_dir": str(job_dir), "case_timeout": self.limits.case_seconds,
+                                "cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
+                                "output_mb": self.limits.output_mb, "max_processes": self.limits.max_processes})
+            result.isolation = reply.get("isolation") or result.isolation
+            for index in range(start, len(unit.cases)):
+                path = job_dir / f"{worker.RESULT_PREFIX}{index:03d}.pt"
+                if not path.exists():
+                    break
+                outcomes[index] = _load_result(path)
+            start = max(outcomes, default=start - 1) + 1
+            if start < len(unit.cases) and start not in outcomes:
+                outcomes[start] = _stopped(reply)
+                start += 1
+        return outcomes
+
+    def _judge(self, unit, index, case, outcome):
+        points = self.catalog.points(unit, case)
+        header = f"確かめたこと: {case.what}"
+        if outcome.get("ok"):
+            mismatch = compare(self.catalog.expected[unit.name, index], outcome["outputs"], case.atol)
+            if mismatch is None:
+                return CaseResult(unit.name, case.name, points, points, "passed", "passed", "")
+            message = f"{header}\n{mismatch.message}\nよくある原因: {case.cause}"
+            return CaseResult(unit.name, case.name, 0.0, points, "failed", "mismatch", message)
+        category = outcome.get("kind", "error")
+        explanation = {
+            "import": "コードを読み込めませんでした",
+            "exception": "実行中に例外が起きました",
+            "forbidden": "使ってはいけない関数が呼ばれました",
+            "timeout": "時間内に終わりませんでした",
+            "crashed": "プロセスが異常終了しました",
+        }.get(category, "実行に失敗しました")
+        where = f"（{outcome['where']}）" if outcome.get("where") else ""
+        detail = f"{outcome.get('error', '')}: {outcome.get('message', '')}".strip(": ")
+        message = f"{header}\n{explanation}{where}: {detail}"
+        if category in ("exception", "timeout") and "未実装" not in detail:
+            message += f"\nよくある原因: {case.cause}"
+        return CaseResult(unit.name, case.name, 0.0, points, "failed", category, message)
+
+
+def _load_result(path):
+    try:
+        result = torch.load(path, weights_only=True)
+    except Exception as error:  # a file the student's code damaged: it earns nothing
+        return {"ok": False, "kind": "crashed", "error": "結果ファイルが壊れています", "message": type(error).__name__}
+    return result if isinstance(result, dict) else {"ok": False, "kind": "crashed", "error": "結果ファイルの形が違います"}
+
+
+SIGNAL_MESSAGES = {
+    signal.SIGXCPU: "CPU 時間の上限を超えました",
+    signal.SIGXFSZ: "出力（print など）が多すぎます",
+    signal.SIGKILL: "強制終了されました（メモリの使いすぎなど）",
+    signal.SIGSEGV: "セグメンテーション違反で落ちました",
+}
+
+
+def _stopped(reply):
+    """The outcome of the case that was running when the job stopped early."""
+    if reply["status"] == "timeout":
+        return {"ok": False, "kind": "timeout", "error": "時間切れ", "message": "1 ケースの制限時間を超えました（無限ループや長すぎる待ち時間）"}
+    sig = reply.get("signal") or 0
+    message = SIGNAL_MESSAGES.get(sig, f"終了コード {reply.get('returncode')}（sys.exit や os._exit でプロセスが終わった可能性があります）")
+    return {"ok": False, "kind": "crashed", "error": "異常終了", "message": message}

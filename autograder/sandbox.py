@@ -1,0 +1,236 @@
+"""Run untrusted code in an isolated child of a pre-warmed worker (the "zygote").
+
+The grader starts one zygote per job slot (`python -m autograder.sandbox`). The zygote imports
+torch once, and nothing of the reference or the hidden tests, then serves requests, one JSON line
+each on stdin:
+
+    {"job_dir": ".../scratch/job", "hide": [paths], "case_timeout": 10, "cpu_seconds": 60,
+     "memory_mb": 3072, "output_mb": 8}
+
+For each request it forks a child, which isolates itself (new mount, network and PID namespaces
+where the machine allows; the hidden paths covered by empty tmpfs; rlimits; an unprivileged
+user), changes into `job_dir` and runs `autograder.worker.run_job()`. The worker writes one
+result file per finished case, so the zygote can see progress: a case that runs longer than
+`case_timeout` gets the whole process tree killed. The reply is one JSON line:
+
+    {"status": "finished" | "timeout" | "crashed", "returncode": int, "signal": int,
+     "cases_done": int, "isolation": [...]}
+"""
+
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+NOBODY = 65534
+RESULT_PREFIX = "result_"
+PRELOADED_MODULES = [
+    "math", "cmath", "random", "itertools", "functools", "collections", "typing", "dataclasses", "copy",
+    "re", "json", "operator", "string", "statistics", "warnings", "inspect", "numpy", "abc", "enum",
+]
+POLL_SECONDS = 0.005
+ZYGOTE_ISOLATION = []
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _unshare(flags):
+    return _libc.unshare(flags) == 0
+
+
+def _mount(source, target, fstype, flags=0, data=None):
+    return _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                       data.encode() if data else None) == 0
+
+
+def isolate_zygote(hide):
+    """Once per zygote: private mount and network namespaces, with the secret paths covered.
+
+    As root this needs no user namespace; otherwise a user namespace makes the zygote root inside
+    it. Everything forked from the zygote inherits the empty network and the hidden paths.
+    Returns the protections that took effect.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    if uid == 0 and _unshare(CLONE_NEWNS | CLONE_NEWNET):
+        isolation = ["mount-namespace", "network-namespace"]
+    elif _unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET):
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as handle:
+                handle.write(text)
+        isolation = ["user-namespace", "mount-namespace", "network-namespace"]
+    else:
+        return []
+    if _mount("none", "/", None, MS_REC | MS_PRIVATE) and all(_hide(path) for path in hide):
+        isolation.append("hidden-paths")
+    return isolation
+
+
+def _hide(path):
+    """Cover a folder with an empty, read-only tmpfs, or a file with /dev/null."""
+    if os.path.isdir(path):
+        return _mount("tmpfs", path, "tmpfs", 0, "size=1k,mode=000,ro")
+    if os.path.exists(path):
+        return _mount("/dev/null", path, None, 4096)  # MS_BIND
+    return True
+
+
+def set_limits(cpu_seconds, memory_mb, output_mb, max_processes):
+    """CPU time, address space (on top of what torch already maps), file size and process count."""
+    current = _address_space_bytes()
+    limits = {
+        resource.RLIMIT_CPU: cpu_seconds,
+        resource.RLIMIT_AS: current + memory_mb * 2**20,
+        resource.RLIMIT_FSIZE: output_mb * 2**20,
+        resource.RLIMIT_NPROC: max_processes,
+        resource.RLIMIT_CORE: 0,
+    }
+    for kind, value in limits.items():
+        try:
+            resource.setrlimit(kind, (value, value))
+        except (ValueError, OSError):
+            pass
+    return ["rlimits"]
+
+
+def _address_space_bytes():
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def drop_privileges(job_dir):
+    """Become `nobody` when running as root; the job folder is the only place nobody may write."""
+    if os.getuid() != 0:
+        return []
+    for root, folders, files in os.walk(job_dir):
+        for name in [root, *(os.path.join(root, f) for f in folders + files)]:
+            os.chown(name, NOBODY, NOBODY)
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+    return ["unprivileged-user"]
+
+
+def _child(request, report_fd):
+    """In the forked child: isolate, then run the worker. Never returns."""
+    from autograder import worker
+
+    os.chdir(request["job_dir"])
+    job = worker.prepare()  # reads job.json and imports the stand-ins it names
+    isolation = list(ZYGOTE_ISOLATION)
+    if _unshare(CLONE_NEWPID):
+        isolation.append("pid-namespace")
+        pid = os.fork()  # the first process of the new PID namespace; when it ends, the kernel ends the rest
+        if pid:
+            os.close(report_fd)
+            _, status = os.waitpid(pid, 0)
+            os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+    os.setsid()
+    isolation += drop_privileges(".")
+    _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the watcher (set after the uid change clears it)
+    isolation += set_limits(request["cpu_seconds"], request["memory_mb"], request["output_mb"], request["max_processes"])
+    os.write(report_fd, json.dumps(isolation).encode())
+    os.close(report_fd)
+    log = os.open("output.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/bin:/bin", "HOME": request["job_dir"], "LANG": "C.UTF-8"})
+    os._exit(worker.run_job(job))
+
+
+def _cases_done(job_dir):
+    try:
+        return sum(name.startswith(RESULT_PREFIX) for name in os.listdir(job_dir))
+    except OSError:
+        return 0
+
+
+def run_request(request):
+    """Fork an isolated child for one request, watch it, kill its whole tree on timeout."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        try:
+            _child(request, write_fd)
+        except BaseException:
+            traceback.print_exc()  # into output.log when the sandbox itself failed
+        finally:
+            os._exit(70)
+    os.close(write_fd)
+    done, last_progress, status = 0, time.monotonic(), None
+    while status is None:
+        finished, wait_status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            status = wait_status
+            break
+        now_done = _cases_done(request["job_dir"])
+        if now_done != done:
+            done, last_progress = now_done, time.monotonic()
+        elif time.monotonic() - last_progress > request["case_timeout"]:
+            _kill_tree(pid)
+            _, status = os.waitpid(pid, 0)
+            return _reply("timeout", status, request, read_fd)
+        time.sleep(POLL_SECONDS)
+    return _reply("finished" if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else "crashed", status, request, read_fd)
+
+
+def _kill_tree(pid):
+    """SIGKILL the child; with a PID namespace this ends every process the student started."""
+    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            target()
+        except ProcessLookupError:
+            pass
+
+
+def _reply(state, status, request, read_fd):
+    with os.fdopen(read_fd, "rb") as handle:
+        raw = handle.read()
+    isolation = json.loads(raw) if raw else []
+    code = os.waitstatus_to_exitcode(status)
+    return {
+        "status": state,
+        "returncode": code,
+        "signal": -code if code < 0 else (code - 128 if code > 128 else 0),
+        "cases_done": _cases_done(request["job_dir"]),
+        "isolation": isolation,
+    }
+
+
+def serve(hide):
+    """The zygote's loop: one JSON request per line in, one JSON reply per line out."""
+    global ZYGOTE_ISOLATION
+    import importlib
+
+    import torch  # paid once per zygote, before any student code exists
+
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)  # imports torch's compiler stack once, here
+    for name in PRELOADED_MODULES:  # the unprivileged child may not be able to read the standard library
+        importlib.import_module(name)
+    import autograder.standins  # noqa: F401  (the package's registry only; each job imports what it needs)
+    import autograder.worker  # imported before forking so children start warm
+
+    autograder.worker.cache_standin_sources()
+
+    ZYGOTE_ISOLATION = isolate_zygote(hide)
+
+    for line in sys.stdin:
+        reply = run_request(json.loads(line))
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    serve(json.loads(sys.argv[1]) if len(sys.argv) > 1 else [])

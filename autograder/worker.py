@@ -1,0 +1,305 @@
+"""The untrusted side: runs one unit's cases on a student's code, inside the sandbox child.
+
+This module never imports the reference solution or the hidden tests. It reads `job.json`
+(what to call) and `inputs.pt` (the tensors to call it with) from the current folder, and writes
+`result_<k>.pt` per case: plain tensors and numbers only, or an error description.
+"""
+
+import builtins
+import importlib
+import importlib.abc
+import importlib.util
+import json
+import random
+import sys
+import traceback
+from pathlib import Path
+
+import torch
+
+RESULT_PREFIX = "result_"
+
+
+def prepare():
+    """Read the job and import the stand-ins it asks for (called before the sandbox closes)."""
+    job = json.loads(Path("job.json").read_text(encoding="utf-8"))
+    job["_standins"] = _load_standins(job.get("standins", []))
+    return job
+
+
+STANDIN_SOURCES = {}  # module name -> (file name, source), read before the sandbox hides autograder/
+
+
+def cache_standin_sources():
+    """Read the stand-in modules' text once, so jobs can import the few they need after the files are hidden."""
+    folder = Path(__file__).with_name("standins")
+    for path in sorted(folder.glob("*.py")):
+        STANDIN_SOURCES[f"autograder.standins.{path.stem}"] = (str(path), path.read_text(encoding="utf-8"))
+
+
+class _StandinFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports `autograder.standins.<name>` from the cached text."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in STANDIN_SOURCES:
+            return importlib.util.spec_from_loader(name, self, origin=STANDIN_SOURCES[name][0])
+        return None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        filename, source = STANDIN_SOURCES[module.__name__]
+        module.__file__ = filename
+        exec(compile(source, filename, "exec"), module.__dict__)
+
+
+def _load_standins(names):
+    """Import only the stand-in modules this job needs; returns name -> class or function."""
+    from autograder.standins import STANDINS
+
+    if STANDIN_SOURCES and not any(isinstance(f, _StandinFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _StandinFinder())
+    return {name: getattr(importlib.import_module(f"autograder.standins.{STANDINS[name]}"), name) for name in names}
+
+
+def run_job(job):
+    """Run every case from `job["start"]` on; one result file per case. Returns the exit code."""
+    inputs = torch.load("inputs.pt", weights_only=True)
+    torch.use_deterministic_algorithms(True)
+    tripwire = Tripwire(job.get("forbidden", []))
+    try:
+        with tripwire:
+            target = _load_target(job)
+    except BaseException as error:  # the student's import failed: every case reports it
+        kind = "forbidden" if tripwire.violations else "import"
+        for index in range(job["start"], len(job["cases"])):
+            _write_result(index, _error_result(kind, error))
+        return 0
+    for index in range(job["start"], len(job["cases"])):
+        case = job["cases"][index]
+        _seed(case.get("seed", 0))
+        try:
+            with tripwire:
+                outputs = RUNNERS[job["runner"]](target, case, inputs[index], job["_standins"])
+            result = {"ok": True, "outputs": to_plain(outputs)}
+        except ForbiddenCall as error:
+            result = _error_result("forbidden", error)
+        except BaseException as error:  # includes SystemExit and KeyboardInterrupt raised by student code
+            result = _error_result("exception", error)
+        if tripwire.violations:
+            result = {"ok": False, "kind": "forbidden", "error": "ForbiddenCall", "message": ", ".join(tripwire.violations)}
+        _write_result(index, result)
+    return 0
+
+
+def _seed(seed):
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy
+
+        numpy.random.seed(seed)
+    except ImportError:
+        pass
+
+
+def _write_result(index, result):
+    torch.save(result, f"{RESULT_PREFIX}{index:03d}.pt")
+
+
+def _error_result(kind, error):
+    frames = traceback.extract_tb(error.__traceback__)
+    student_frames = [f for f in frames if f.filename.startswith(str(Path.cwd())) or f.filename.startswith("<")]
+    where = f"{Path(student_frames[-1].filename).name}:{student_frames[-1].lineno}" if student_frames else ""
+    return {"ok": False, "kind": kind, "error": type(error).__name__, "message": str(error)[:2000], "where": where}
+
+
+# --- loading the student's code ---------------------------------------------------------------
+
+
+def _load_target(job):
+    """The student's code the unit needs: the package module, or the notebook's answer cells."""
+    source = job["source"]
+    if source["kind"] == "package":
+        sys.path.insert(0, str(Path.cwd()))
+        module = importlib.import_module(f"transformer.{source['module']}")
+        return StudentCode(getattr(module, source["name"]), module)
+    namespace = {"__name__": "notebook"}
+    grade_id, code = json.loads(Path("cell.json").read_text(encoding="utf-8"))
+    exec(compile(code, f"<cell {grade_id}>", "exec"), namespace)
+    return StudentCode(namespace[source["name"]], None)
+
+
+class StudentCode:
+    def __init__(self, obj, module):
+        self.obj = obj
+        self.module = module
+
+
+# --- forbidden APIs at run time --------------------------------------------------------------
+
+
+class ForbiddenCall(Exception):
+    pass
+
+
+FORBIDDEN_TARGETS = {
+    "scaled_dot_product_attention": [(torch.nn.functional, "scaled_dot_product_attention"),
+                                     (torch._C._nn, "scaled_dot_product_attention"),
+                                     (torch.nn.functional, "multi_head_attention_forward")],
+    "MultiheadAttention": [(torch.nn.MultiheadAttention, "forward")],
+    "Transformer": [(torch.nn.Transformer, "forward"), (torch.nn.TransformerEncoderLayer, "forward"),
+                    (torch.nn.TransformerDecoderLayer, "forward"), (torch.nn.TransformerEncoder, "forward"),
+                    (torch.nn.TransformerDecoder, "forward")],
+    "softmax": [(torch, "softmax"), (torch.nn.functional, "softmax"), (torch.Tensor, "softmax"),
+                (torch, "log_softmax"), (torch.nn.functional, "log_softmax"), (torch.Tensor, "log_softmax")],
+    "layer_norm": [(torch.nn.functional, "layer_norm"), (torch, "layer_norm")],
+    "gelu": [(torch.nn.functional, "gelu")],
+    "cross_entropy": [(torch.nn.functional, "cross_entropy"), (torch.nn.functional, "nll_loss"),
+                      (torch.nn.functional, "log_softmax"), (torch, "log_softmax"), (torch.Tensor, "log_softmax")],
+}
+
+
+class Tripwire:
+    """While active, the forbidden functions raise when called directly from the student's code."""
+
+    def __init__(self, names):
+        self.targets = [(owner, attr, name) for name in names for owner, attr in FORBIDDEN_TARGETS.get(name, [])]
+        self.violations = []
+        self._saved = []
+
+    def __enter__(self):
+        for owner, attr, name in self.targets:
+            original = getattr(owner, attr)
+            self._saved.append((owner, attr, original))
+            setattr(owner, attr, self._guard(original, name))
+
+    def __exit__(self, *exc):
+        for owner, attr, original in reversed(self._saved):
+            setattr(owner, attr, original)
+        self._saved.clear()
+
+    def _guard(self, original, name):
+        tripwire, student_root = self, str(Path.cwd())
+
+        def guarded(*args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if caller.startswith(student_root) or caller.startswith("<cell"):
+                tripwire.violations.append(name)
+                raise ForbiddenCall(f"{name} は使えません")
+            return original(*args, **kwargs)
+
+        return guarded
+
+
+# --- turning results into plain data ---------------------------------------------------------
+
+
+def to_plain(value, depth=0):
+    """Tensors (exactly torch.Tensor), numbers, None, lists/tuples/dicts of those; anything else is described."""
+    if depth > 4:
+        return {"__unsupported__": "深すぎる入れ子"}
+    if isinstance(value, torch.Tensor):
+        if type(value) not in (torch.Tensor, torch.nn.Parameter):
+            return {"__unsupported__": f"Tensor のサブクラス {type(value).__name__}"}
+        plain = torch.Tensor.detach(value)
+        if type(plain) is not torch.Tensor:
+            return {"__unsupported__": "Tensor のサブクラス"}
+        return torch.Tensor.clone(torch.Tensor.cpu(plain)).contiguous()
+    if type(value) in (bool, int, float, str) or value is None:
+        return value
+    if type(value) is torch.device:
+        return {"__device__": value.type}
+    if type(value) in (list, tuple):
+        return {"__sequence__": type(value).__name__, "items": [to_plain(v, depth + 1) for v in value]}
+    if type(value) is dict and all(type(k) is str for k in value):
+        return {"__dict__": {k: to_plain(v, depth + 1) for k, v in value.items()}}
+    return {"__unsupported__": builtins.type(value).__module__ + "." + type(value).__qualname__}
+
+
+# --- runners: how each kind of unit is called -------------------------------------------------
+
+
+def _swap_in(module, case, standins):
+    """Put the trusted stand-ins in place of the unit's sub-units (submodules and called functions)."""
+    for path, spec in case.get("swap_modules", {}).items():
+        owner, _, attr = path.rpartition(".")
+        parent = module.get_submodule(owner) if owner else module
+        setattr(parent, attr, standins[spec["standin"]](**spec.get("init", {})))
+    for name in case.get("swap_functions", []):
+        _patch_function(name, standins[name])
+
+
+def _patch_function(name, replacement):
+    """Replace a package function wherever the student's modules hold it."""
+    package = sys.modules.get("transformer")
+    if package is None:
+        return
+    original = getattr(package, name, None)
+    for module_name, module in list(sys.modules.items()):
+        if module_name == "transformer" or module_name.startswith("transformer."):
+            if getattr(module, name, None) is original or hasattr(module, name):
+                setattr(module, name, replacement)
+
+
+def _dtype(case):
+    return getattr(torch, case.get("dtype", "float32"))
+
+
+def run_function(target, case, inputs, standins):
+    _swap_in(None, {"swap_functions": case.get("swap_functions", [])}, standins)
+    return target.obj(*inputs.get("args", []), **case.get("kwargs", {}), **inputs.get("tensor_kwargs", {}))
+
+
+def run_module(target, case, inputs, standins):
+    module = target.obj(**case["init"])
+    _swap_in(module, case, standins)
+    module.load_state_dict(inputs["state"])
+    module.to(_dtype(case))
+    module.train(case.get("train", False))
+    if case.get("method") == "__structure__":
+        return {"parameters": sorted(n for n, _ in module.named_parameters()), "buffers": sorted(n for n, _ in module.named_buffers())}
+    method = getattr(module, case.get("method", "forward"))
+    return method(*inputs.get("args", []), **case.get("kwargs", {}))
+
+
+def run_training(target, case, inputs, standins):
+    """train_one_epoch / evaluate / greedy_decode on a stand-in model; returns outputs and parameters."""
+    model = standins[case["model"]](**case["model_init"])
+    model.load_state_dict(inputs["state"])
+    model.train(case.get("start_in_train_mode", False))
+    _swap_in(None, {"swap_functions": case.get("swap_functions", [])}, standins)
+    criterion = torch.nn.CrossEntropyLoss(ignore_index=case.get("ignore_index", 0))
+    batches = list(zip(inputs.get("sources", []), inputs.get("targets", [])))
+    call = case["call"]
+    if call == "train_one_epoch":
+        optimizer = torch.optim.Adam(model.parameters(), lr=case.get("lr", 1e-2))
+        returned = target.obj(model, batches, optimizer, criterion)
+    elif call == "evaluate":
+        returned = target.obj(model, batches, criterion)
+    elif call == "sequence_loss":
+        returned = target.obj(model, batches[0][0], batches[0][1], criterion)
+    elif call == "greedy_decode":
+        returned = target.obj(model, inputs["src"], case["max_len"])
+    elif call == "train_step":
+        optimizer = torch.optim.SGD(model.parameters(), lr=case.get("lr", 0.1))
+        returned = [target.obj(model, x, y, criterion, optimizer) for x, y in batches]
+    else:  # eval_step
+        returned = [target.obj(model, x, y, criterion) for x, y in batches]
+    return {"returned": returned, "state": dict(model.state_dict()), "training": model.training}
+
+
+def run_count_parameters(target, case, inputs, standins):
+    model = standins[case["model"]](**case["model_init"])
+    for name in case.get("frozen", []):
+        model.get_parameter(name).requires_grad_(False)
+    return target.obj(model)
+
+
+RUNNERS = {
+    "function": run_function,
+    "module": run_module,
+    "training": run_training,
+    "count_parameters": run_count_parameters,
+}
