@@ -35,8 +35,8 @@ NOTEBOOK = "00_pytorch_basics.ipynb"
 class Limits:
     """Per case, per unit job and per submission limits, documented in the README."""
 
-    case_seconds: float = 10.0
-    cpu_seconds: int = 60
+    case_seconds: float = 5.0
+    cpu_seconds: int = 300
     memory_mb: int = 2048
     output_mb: int = 8
     max_processes: int = 64
@@ -99,12 +99,14 @@ class Catalog:
     def __init__(self, units=None, rubric=None):
         self.units = units or all_units()
         self.rubric = rubric or load_rubric()
-        self.inputs = {}  # unit name -> bytes of torch.save(list of per-case input dicts)
+        self.inputs = b""  # torch.save of {unit name: [per-case input dicts]}, sent to every job
         self.expected = {}  # (unit name, case index) -> plain outputs
         torch.set_num_threads(1)
         torch.use_deterministic_algorithms(True)
-        for unit in self.units:
-            self._prepare(unit)
+        inputs = {unit.name: self._prepare(unit) for unit in self.units}
+        buffer = io.BytesIO()
+        torch.save(inputs, buffer)
+        self.inputs = buffer.getvalue()
 
     def points(self, unit, case):
         return float(self.rubric.get(unit.name, {}).get(case.name, 1))
@@ -120,9 +122,7 @@ class Catalog:
             worker._seed(case.seed)
             outputs = worker.RUNNERS[unit.runner](target, reference_case, _clone(inputs), standins)
             self.expected[unit.name, index] = worker.to_plain(outputs)
-        buffer = io.BytesIO()
-        torch.save(case_inputs, buffer)
-        self.inputs[unit.name] = buffer.getvalue()
+        return case_inputs
 
 
 def _clone(inputs):
@@ -180,97 +180,124 @@ class Grader:
         return Zygote(self.hide)
 
     def grade(self, submission, zygote, scratch_base):
-        """Grade a loaded `Submission` with `zygote`, using folders under `scratch_base`."""
+        """Grade a loaded `Submission` with `zygote`, using a folder under `scratch_base`."""
         started = time.monotonic()
         result = SubmissionResult(submission.student_id, submission.content_hash, problems=list(submission.problems))
         scratch = Path(tempfile.mkdtemp(prefix=f"{submission.student_id[:40]}-", dir=scratch_base))
         for folder in (Path(scratch_base), scratch):
-            folder.chmod(0o711)  # traversable by the sandbox's user, not listable; each job folder is its own
+            folder.chmod(0o711)  # traversable by the sandbox's user, not listable; the job folder is its own
         try:
+            settled, runnable, files = {}, [], {}
             for unit in self.catalog.units:
-                over_budget = time.monotonic() - started > self.limits.submission_seconds
-                result.cases += self._grade_unit(unit, submission, zygote, scratch, over_budget, result)
+                problem = self._prepare_unit(unit, submission, files)
+                if problem:
+                    settled[unit.name] = self._results(unit, *problem)
+                else:
+                    runnable.append(unit)
+            outcomes = self._run_job(runnable, files, scratch / "job", zygote, result)
+            first = 0
+            for unit in self.catalog.units:
+                if unit.name in settled:
+                    result.cases += settled[unit.name]
+                    continue
+                result.cases += [self._judge(unit, i, case, outcomes[first + i]) for i, case in enumerate(unit.cases)]
+                first += len(unit.cases)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         result.execution_time = round(time.monotonic() - started, 3)
         return result
 
-    def _results(self, unit, category, message, passed_flags=None):
-        cases = []
-        for index, case in enumerate(unit.cases):
-            points = self.catalog.points(unit, case)
-            passed = bool(passed_flags and passed_flags[index])
-            cases.append(CaseResult(unit.name, case.name, points if passed else 0.0, points,
-                                    "passed" if passed else "failed", "passed" if passed else category, "" if passed else message))
-        return cases
+    def _results(self, unit, category, message):
+        """Every case of `unit` failed for one reason."""
+        return [CaseResult(unit.name, case.name, 0.0, self.catalog.points(unit, case), "failed", category, message)
+                for case in unit.cases]
 
-    def _grade_unit(self, unit, submission, zygote, scratch, over_budget, result):
-        if over_budget:
-            return self._results(unit, "budget", "提出全体の制限時間を超えたため、このユニットは実行しませんでした。")
-        files, source, missing = self._student_files(unit, submission)
-        if missing:
-            return self._results(unit, "missing", missing)
+    def _prepare_unit(self, unit, submission, files):
+        """Add the unit's files to `files`; return (category, message) when it cannot run."""
+        if unit.source["kind"] == "package":
+            package = submission.package_files()
+            module_file = f"{unit.source['module']}.py"
+            if module_file not in package:
+                return "missing", f"transformer/{module_file} が提出にありません。"
+            source = package[module_file].decode("utf-8", errors="replace")
+            files.update({f"transformer/{name}": data for name, data in package.items()})
+        else:
+            source, problem = self._notebook_cell(unit.source["name"], submission)
+            if problem:
+                return "missing", problem
+            files.setdefault("cells", {})[unit.source["name"]] = source
         forbidden = find_forbidden(source, unit.source["name"], unit.forbidden)
         if forbidden:
-            return self._results(unit, "forbidden", f"{unit.name} では {', '.join(forbidden)} は使えません（自分で実装する課題です）。このユニットは 0 点です。")
-        job_dir = scratch / unit.name
-        outcomes = self._run_jobs(unit, files, job_dir, zygote, result)
-        return [self._judge(unit, index, case, outcomes[index]) for index, case in enumerate(unit.cases)]
+            return "forbidden", f"{unit.name} では {', '.join(forbidden)} は使えません（自分で実装する課題です）。このユニットは 0 点です。"
+        return None
 
-    def _student_files(self, unit, submission):
-        """The files the job needs, the unit's source text for the static check, or why it is missing."""
-        if unit.source["kind"] == "package":
-            files = submission.package_files()
-            module_file = f"{unit.source['module']}.py"
-            if module_file not in files:
-                return None, None, f"transformer/{module_file} が提出にありません。"
-            source = files[module_file].decode("utf-8", errors="replace")
-            return {f"transformer/{name}": data for name, data in files.items()}, source, None
+    @staticmethod
+    def _notebook_cell(grade_id, submission):
         raw = submission.notebook(NOTEBOOK)
         if raw is None:
-            return None, None, f"ノートブック {NOTEBOOK} が提出にありません。"
+            return None, f"ノートブック {NOTEBOOK} が提出にありません。"
         try:
             notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
         except Exception as error:  # invalid JSON, wrong encoding: the notebook as a whole is unreadable
-            return None, None, f"{NOTEBOOK} をノートブックとして読めません（{type(error).__name__}）。"
+            return None, f"{NOTEBOOK} をノートブックとして読めません（{type(error).__name__}）。"
         for cell in notebook.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if meta.get("grade_id") == unit.source["name"]:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
                 if cell.cell_type != "code":
-                    return None, None, f"セル {unit.source['name']} がコードセルではありません。"
-                return {"cell.json": json.dumps([unit.source["name"], cell.source]).encode()}, cell.source, None
-        return None, None, f"{NOTEBOOK} に grade_id が {unit.source['name']} の解答セルが見つかりません。"
+                    return None, f"セル {grade_id} がコードセルではありません。"
+                return cell.source, None
+        return None, f"{NOTEBOOK} に grade_id が {grade_id} の解答セルが見つかりません。"
 
-    def _run_jobs(self, unit, files, job_dir, zygote, result):
-        """Run the unit's cases, restarting after a case that hangs or crashes. Returns per-case outcomes."""
-        outcomes = {}
-        start = 0
-        while start < len(unit.cases):
-            if job_dir.exists():
-                shutil.rmtree(job_dir)
-            job_dir.mkdir(parents=True)
-            for name, data in files.items():
-                (job_dir / name).parent.mkdir(parents=True, exist_ok=True)
-                (job_dir / name).write_bytes(data)
-            job = {"unit": unit.name, "source": unit.source, "runner": unit.runner, "standins": unit.standins,
-                   "forbidden": unit.forbidden, "start": start,
-                   "cases": [{**case.spec, "seed": case.seed} for case in unit.cases]}
-            (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
-            (job_dir / "inputs.pt").write_bytes(self.catalog.inputs[unit.name])
-            reply = zygote.run({"job_dir": str(job_dir), "case_timeout": self.limits.case_seconds,
+    def _job_spec(self, units, start):
+        spec, first = [], 0
+        for unit in units:
+            spec.append({"name": unit.name, "source": unit.source, "runner": unit.runner, "standins": unit.standins,
+                         "forbidden": unit.forbidden, "first": first,
+                         "cases": [{**case.spec, "seed": case.seed} for case in unit.cases]})
+            first += len(unit.cases)
+        return {"start": start, "units": spec}
+
+    def _run_job(self, units, files, job_dir, zygote, result):
+        """Run all runnable units' cases in one sandboxed job, restarting after a case that hangs or crashes.
+
+        Returns flat case index -> outcome.
+        """
+        total = sum(len(unit.cases) for unit in units)
+        outcomes, start, deadline = {}, 0, time.monotonic() + self.limits.submission_seconds
+        while start < total:
+            self._lay_out_job(job_dir, files, self._job_spec(units, start), units)
+            remaining = max(0.0, deadline - time.monotonic())
+            reply = zygote.run({"job_dir": str(job_dir), "case_timeout": self.limits.case_seconds, "total_seconds": remaining,
                                 "cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
                                 "output_mb": self.limits.output_mb, "max_processes": self.limits.max_processes})
             result.isolation = reply.get("isolation") or result.isolation
-            for index in range(start, len(unit.cases)):
+            for index in range(start, total):
                 path = job_dir / f"{worker.RESULT_PREFIX}{index:03d}.pt"
                 if not path.exists():
                     break
                 outcomes[index] = _load_result(path)
             start = max(outcomes, default=start - 1) + 1
-            if start < len(unit.cases) and start not in outcomes:
+            if start < total and reply["status"] == "budget":
+                for index in range(start, total):
+                    outcomes[index] = {"ok": False, "kind": "budget", "error": "時間切れ",
+                                       "message": "提出全体の制限時間を超えたため、このケースは実行しませんでした。"}
+                break
+            if start < total:
                 outcomes[start] = _stopped(reply)
                 start += 1
         return outcomes
+
+    def _lay_out_job(self, job_dir, files, spec, units):
+        if job_dir.exists():
+            shutil.rmtree(job_dir)
+        job_dir.mkdir(parents=True)
+        for name, data in files.items():
+            if name == "cells":
+                (job_dir / "cells.json").write_text(json.dumps(data), encoding="utf-8")
+                continue
+            (job_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (job_dir / name).write_bytes(data)
+        (job_dir / "job.json").write_text(json.dumps(spec), encoding="utf-8")
+        (job_dir / "inputs.pt").write_bytes(self.catalog.inputs)
 
     def _judge(self, unit, index, case, outcome):
         points = self.catalog.points(unit, case)

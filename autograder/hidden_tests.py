@@ -69,9 +69,9 @@ def state_of(module_name, seed=0, **init):
 # --- notebook 00 -------------------------------------------------------------------------------------
 
 
-def _function_case(name, what, cause, args, dtype="float32", kwargs=None, atol=None, seed=0):
-    return Case(name, what, cause, {"kwargs": kwargs or {}, "dtype": dtype}, lambda: {"args": args()},
-                atol if atol is not None else ATOL[dtype], seed)
+def _function_case(name, what, cause, args, dtype="float32", kwargs=None, atol=None, seed=0, swap=()):
+    spec = {"kwargs": kwargs or {}, "dtype": dtype, "swap_functions": list(swap)}
+    return Case(name, what, cause, spec, lambda: {"args": args()}, atol if atol is not None else ATOL[dtype], seed)
 
 
 def notebook_units():
@@ -150,6 +150,7 @@ STACK = {"num_layers": 2, **LAYER}
 MODEL = {"src_vocab_size": 13, "tgt_vocab_size": 11, "d_model": D, "num_heads": H, "num_encoder_layers": 2,
          "num_decoder_layers": 2, "d_ff": D_FF, "max_len": 20, "dropout": 0.0}
 MASK_FUNCTIONS = ["make_padding_mask", "make_causal_mask", "make_decoder_mask"]
+MASK_HELPERS = ["make_padding_mask", "make_causal_mask"]
 
 
 def _package(module, name):
@@ -188,10 +189,10 @@ def mask_units():
             _function_case("size 6", "L=6 の bool マスク", "dtype が bool ではない", lambda: [6], atol=0),
         ]),
         Unit("make_decoder_mask", _package("masks", "make_decoder_mask"), "function", [
-            _function_case("padded targets", "パディングと因果マスクの AND、形状 (B, 1, L, L)", "& ではなく | で組み合わせている、または片方だけ使っている", lambda: [with_bos(tokens([3, 1], 4))], atol=0),
-            _function_case("no padding", "PAD がないとき因果マスクと同じ", "因果マスクの向きが逆", lambda: [with_bos(tokens([2], 2, seed=3))], atol=0),
-            _function_case("pad_idx=9", "pad_idx 引数を渡すこと", "pad_idx を make_padding_mask に渡していない", lambda: [torch.tensor([[1, 4, 9, 9]])], kwargs={"pad_idx": 9}, atol=0),
-        ]),
+            _function_case("padded targets", "パディングと因果マスクの AND、形状 (B, 1, L, L)", "& ではなく | で組み合わせている、または片方だけ使っている", lambda: [with_bos(tokens([3, 1], 4))], atol=0, swap=MASK_HELPERS),
+            _function_case("no padding", "PAD がないとき因果マスクと同じ", "因果マスクの向きが逆", lambda: [with_bos(tokens([2], 2, seed=3))], atol=0, swap=MASK_HELPERS),
+            _function_case("pad_idx=9", "pad_idx 引数を渡すこと", "pad_idx を make_padding_mask に渡していない", lambda: [torch.tensor([[1, 4, 9, 9]])], kwargs={"pad_idx": 9}, atol=0, swap=MASK_HELPERS),
+        ], standins=MASK_HELPERS),
     ]
 
 
@@ -209,10 +210,10 @@ def attention_units():
         _function_case("non-contiguous query", "連続でない入力", "view を使って形を変えている（reshape か transpose を使う）", lambda: [_x(B, LQ, H, 6, seed=6).transpose(1, 2), *qkv()[1:]]),
     ], forbidden=["scaled_dot_product_attention", "MultiheadAttention", "Transformer"])
     self_attention = Unit("SelfAttention", _package("attention", "SelfAttention"), "module", [
-        _module_case("no mask", "1 ヘッドの自己注意の出力と重み", "W_q, W_k, W_v の使い方が違う、または √d_model で割っていない", "SelfAttention", {"d_model": 12}, lambda: [_x(B, LK, 12)]),
-        _module_case("causal mask", "マスク付きの自己注意", "mask を scaled_dot_product_attention に渡していない", "SelfAttention", {"d_model": 12}, lambda: [_x(B, LQ, 12, seed=2), torch.ones(LQ, LQ, dtype=torch.bool).tril()[None]]),
-        _module_case("float64, batch 1", "float64・B=1", "dtype を変えている", "SelfAttention", {"d_model": 8}, lambda: [_x(1, 3, 8, dtype="float64")], dtype="float64"),
-    ], forbidden=["scaled_dot_product_attention", "MultiheadAttention", "Transformer"])
+        _module_case("no mask", "1 ヘッドの自己注意の出力と重み", "W_q, W_k, W_v の使い方が違う、または √d_model で割っていない", "SelfAttention", {"d_model": 12}, lambda: [_x(B, LK, 12)], swap_functions=["scaled_dot_product_attention"]),
+        _module_case("causal mask", "マスク付きの自己注意", "mask を scaled_dot_product_attention に渡していない", "SelfAttention", {"d_model": 12}, lambda: [_x(B, LQ, 12, seed=2), torch.ones(LQ, LQ, dtype=torch.bool).tril()[None]], swap_functions=["scaled_dot_product_attention"]),
+        _module_case("float64, batch 1", "float64・B=1", "dtype を変えている", "SelfAttention", {"d_model": 8}, lambda: [_x(1, 3, 8, dtype="float64")], dtype="float64", swap_functions=["scaled_dot_product_attention"]),
+    ], standins=["scaled_dot_product_attention"], forbidden=["scaled_dot_product_attention", "MultiheadAttention", "Transformer"])
     return [sdpa, self_attention]
 
 

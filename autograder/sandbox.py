@@ -1,19 +1,19 @@
 """Run untrusted code in an isolated child of a pre-warmed worker (the "zygote").
 
-The grader starts one zygote per job slot (`python -m autograder.sandbox`). The zygote imports
-torch once, and nothing of the reference or the hidden tests, then serves requests, one JSON line
-each on stdin:
+The grader starts one zygote per job slot (`python -m autograder.sandbox HIDE_JSON`). The zygote
+imports torch once, and nothing of the reference or the hidden tests, enters its own mount and
+network namespaces with the HIDE_JSON paths covered, then serves requests, one JSON line each on
+stdin:
 
-    {"job_dir": ".../scratch/job", "hide": [paths], "case_timeout": 10, "cpu_seconds": 60,
-     "memory_mb": 3072, "output_mb": 8}
+    {"job_dir": ".../scratch/job", "case_timeout": 5, "total_seconds": 300, "cpu_seconds": 300,
+     "memory_mb": 2048, "output_mb": 8, "max_processes": 64}
 
-For each request it forks a child, which isolates itself (new mount, network and PID namespaces
-where the machine allows; the hidden paths covered by empty tmpfs; rlimits; an unprivileged
-user), changes into `job_dir` and runs `autograder.worker.run_job()`. The worker writes one
+For each request it forks a child, which isolates itself further (a new PID namespace, rlimits,
+an unprivileged user), changes into `job_dir` and runs `autograder.worker.run_job()`. The worker writes one
 result file per finished case, so the zygote can see progress: a case that runs longer than
 `case_timeout` gets the whole process tree killed. The reply is one JSON line:
 
-    {"status": "finished" | "timeout" | "crashed", "returncode": int, "signal": int,
+    {"status": "finished" | "timeout" | "budget" | "crashed", "returncode": int, "signal": int,
      "cases_done": int, "isolation": [...]}
 """
 
@@ -169,6 +169,7 @@ def run_request(request):
             os._exit(70)
     os.close(write_fd)
     done, last_progress, status = 0, time.monotonic(), None
+    deadline = last_progress + request.get("total_seconds", float("inf"))
     while status is None:
         finished, wait_status = os.waitpid(pid, os.WNOHANG)
         if finished:
@@ -177,10 +178,10 @@ def run_request(request):
         now_done = _cases_done(request["job_dir"])
         if now_done != done:
             done, last_progress = now_done, time.monotonic()
-        elif time.monotonic() - last_progress > request["case_timeout"]:
+        elif time.monotonic() - last_progress > request["case_timeout"] or time.monotonic() > deadline:
             _kill_tree(pid)
             _, status = os.waitpid(pid, 0)
-            return _reply("timeout", status, request, read_fd)
+            return _reply("budget" if time.monotonic() > deadline else "timeout", status, request, read_fd)
         time.sleep(POLL_SECONDS)
     return _reply("finished" if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else "crashed", status, request, read_fd)
 

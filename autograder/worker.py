@@ -21,10 +21,8 @@ RESULT_PREFIX = "result_"
 
 
 def prepare():
-    """Read the job and import the stand-ins it asks for (called before the sandbox closes)."""
-    job = json.loads(Path("job.json").read_text(encoding="utf-8"))
-    job["_standins"] = _load_standins(job.get("standins", []))
-    return job
+    """Read the job (called before the sandbox closes)."""
+    return json.loads(Path("job.json").read_text(encoding="utf-8"))
 
 
 STANDIN_SOURCES = {}  # module name -> (file name, source), read before the sandbox hides autograder/
@@ -64,33 +62,43 @@ def _load_standins(names):
 
 
 def run_job(job):
-    """Run every case from `job["start"]` on; one result file per case. Returns the exit code."""
+    """Run every unit's cases, in the catalog's order, from the flat case index `job["start"]` on.
+
+    Units come lowest first, and each loads only the stand-ins of the units below it, so a unit's
+    own stand-in is never in this process while that unit is graded. Returns the exit code.
+    """
     inputs = torch.load("inputs.pt", weights_only=True)
     torch.use_deterministic_algorithms(True)
-    tripwire = Tripwire(job.get("forbidden", []))
+    for unit in job["units"]:
+        if unit["first"] + len(unit["cases"]) > job["start"]:
+            _run_unit(unit, inputs[unit["name"]], job["start"])
+    return 0
+
+
+def _run_unit(unit, inputs, start):
+    indices = [i for i in range(len(unit["cases"])) if unit["first"] + i >= start]
+    tripwire = Tripwire(unit.get("forbidden", []))
     try:
+        standins = _load_standins(unit.get("standins", []))
         with tripwire:
-            target = _load_target(job)
-    except BaseException as error:  # the student's import failed: every case reports it
+            target = _load_target(unit)
+    except BaseException as error:  # the student's import failed: every case of the unit reports it
         kind = "forbidden" if tripwire.violations else "import"
-        for index in range(job["start"], len(job["cases"])):
-            _write_result(index, _error_result(kind, error))
-        return 0
-    for index in range(job["start"], len(job["cases"])):
-        case = job["cases"][index]
+        for i in indices:
+            _write_result(unit["first"] + i, _error_result(kind, error))
+        return
+    for i in indices:
+        case = unit["cases"][i]
         _seed(case.get("seed", 0))
         try:
             with tripwire:
-                outputs = RUNNERS[job["runner"]](target, case, inputs[index], job["_standins"])
+                outputs = RUNNERS[unit["runner"]](target, case, inputs[i], standins)
             result = {"ok": True, "outputs": to_plain(outputs)}
-        except ForbiddenCall as error:
-            result = _error_result("forbidden", error)
         except BaseException as error:  # includes SystemExit and KeyboardInterrupt raised by student code
             result = _error_result("exception", error)
         if tripwire.violations:
             result = {"ok": False, "kind": "forbidden", "error": "ForbiddenCall", "message": ", ".join(tripwire.violations)}
-        _write_result(index, result)
-    return 0
+        _write_result(unit["first"] + i, result)
 
 
 def _seed(seed):
@@ -118,15 +126,17 @@ def _error_result(kind, error):
 # --- loading the student's code ---------------------------------------------------------------
 
 
-def _load_target(job):
-    """The student's code the unit needs: the package module, or the notebook's answer cells."""
-    source = job["source"]
+def _load_target(unit):
+    """The student's code the unit needs: the package module's object, or the notebook cell's."""
+    source = unit["source"]
     if source["kind"] == "package":
-        sys.path.insert(0, str(Path.cwd()))
+        if str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
         module = importlib.import_module(f"transformer.{source['module']}")
         return StudentCode(getattr(module, source["name"]), module)
     namespace = {"__name__": "notebook"}
-    grade_id, code = json.loads(Path("cell.json").read_text(encoding="utf-8"))
+    grade_id = source["name"]
+    code = json.loads(Path("cells.json").read_text(encoding="utf-8"))[grade_id]
     exec(compile(code, f"<cell {grade_id}>", "exec"), namespace)
     return StudentCode(namespace[source["name"]], None)
 
