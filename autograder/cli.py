@@ -46,6 +46,26 @@ def _grade(args):
     return 0
 
 
+def _demo(args):
+    """The main job on the built-in examples: release, build the example submissions, grade them."""
+    from .batch import grade_batch, print_summary
+    from .examples import EXAMPLES, build_examples
+    from .paths import ROOT
+    from .release import release
+
+    print(f"1/3 リリース: assignments/ を生成しました（{len(release())} ファイル）")
+    examples = ROOT / "build" / "examples"
+    build_examples(examples)
+    print(f"2/3 例の提出物 {len(EXAMPLES)} 件を {examples} に用意しました")
+    for example in EXAMPLES:
+        print(f"    {example.name}: {example.description}")
+    out = ROOT / "build" / "demo-grades"
+    print(f"3/3 採点（--jobs {args.jobs}）")
+    print_summary(grade_batch([examples], out, jobs=args.jobs, regrade=True))
+    print(f"成績簿: {out / 'gradebook.sqlite'}（CSV: {out / 'gradebook.csv'}）、フィードバック: {out}/<学生>/feedback.md")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="jisaku",
@@ -85,8 +105,11 @@ def build_parser():
     grade.add_argument("--regrade", action="store_true", help="変更のない提出物も採点し直す / regrade unchanged submissions")
     grade.set_defaults(run=_grade)
 
-    demo = commands.add_parser("demo", help="組み込みの例でキットを動かします / run the kit on its built-in examples")
-    demo.set_defaults(run=lambda args: _train(train.parse_args([])))
+    demo = commands.add_parser(
+        "demo", help="リリースして、組み込みの例の提出物を採点します / release, then grade the bundled example submissions"
+    )
+    demo.add_argument("--jobs", type=int, default=2, help="並列に動かすワーカー数 / parallel workers")
+    demo.set_defaults(run=_demo)
     return parser
 
 

@@ -86,7 +86,7 @@ EXAMPLES = [
         (Edit("transformer/masks.py",
               "torch.tril(torch.ones(size, size, dtype=torch.bool, device=device))",
               "torch.tril(torch.ones(size, size, dtype=torch.bool, device=device), diagonal=-1)"),),
-        frozenset({"make_causal_mask", "make_decoder_mask"}),
+        frozenset({"make_causal_mask"}),
     ),
     Example(
         "bug_missing_zero_grad",

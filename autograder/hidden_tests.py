@@ -293,11 +293,13 @@ def stack_units():
             _module_case("two layers, padded", "層を順に通して最後に norm", "最後の LayerNorm を忘れている、または同じ層を使い回している", "Encoder", STACK, lambda: [_x(B, LK, D), src_mask()], atol=STACK_ATOL["float32"], **stack_swap("EncoderLayer", 2)),
             _module_case("three layers", "3 層", "層の数を決め打ちしている", "Encoder", {**STACK, "num_layers": 3}, lambda: [_x(B, LK, D, seed=2)], atol=STACK_ATOL["float32"], **stack_swap("EncoderLayer", 3)),
             _module_case("float64, one layer", "float64・1 層", "dtype を変えている", "Encoder", {**STACK, "num_layers": 1}, lambda: [_x(1, 3, D, dtype="float64")], dtype="float64", atol=STACK_ATOL["float64"], **stack_swap("EncoderLayer", 1)),
+            _module_case("layers are independent copies", "層ごとに別々のパラメータを持つこと", "同じ層を num_layers 回並べている（[layer] * n）", "Encoder", STACK, lambda: [], method="__structure__"),
         ], standins=["EncoderLayer"]),
         Unit("Decoder", _package("transformer", "Decoder"), "module", [
             _module_case("two layers, both masks", "層を順に通して最後に norm", "最後の LayerNorm を忘れている、またはマスクを渡していない", "Decoder", STACK, lambda: [_x(B, LQ, D), _x(B, LK, D, seed=1), src_mask(), causal()], atol=STACK_ATOL["float32"], **stack_swap("DecoderLayer", 2)),
             _module_case("three layers", "3 層", "層の数を決め打ちしている", "Decoder", {**STACK, "num_layers": 3}, lambda: [_x(B, LQ, D, seed=3), _x(B, LK, D, seed=4), None, causal()], atol=STACK_ATOL["float32"], **stack_swap("DecoderLayer", 3)),
             _module_case("float64, one layer", "float64・1 層", "dtype を変えている", "Decoder", {**STACK, "num_layers": 1}, lambda: [_x(1, 2, D, dtype="float64"), _x(1, 3, D, seed=5, dtype="float64")], dtype="float64", atol=STACK_ATOL["float64"], **stack_swap("DecoderLayer", 1)),
+            _module_case("layers are independent copies", "層ごとに別々のパラメータを持つこと", "同じ層を num_layers 回並べている（[layer] * n）", "Decoder", STACK, lambda: [], method="__structure__"),
         ], standins=["DecoderLayer"]),
     ]
 
@@ -352,6 +354,8 @@ def _toy_batches(count, seed=0):
 
 
 def _training_case(name, what, cause, call, dropout=0.0, count=2, seed=0, **spec):
+    if call in ("train_one_epoch", "evaluate"):
+        spec.setdefault("swap_functions", ["sequence_loss"])
     def make_inputs():
         sources, targets = _toy_batches(count, seed)
         return {"state": _model_state(dropout), "sources": sources, "targets": targets}
@@ -381,15 +385,15 @@ def training_units():
             _training_case("two batches", "2 バッチ学習した後のパラメータと平均損失", "zero_grad を忘れている（勾配がたまる）、または backward の後に zero_grad している", "train_one_epoch", count=2),
             _training_case("starts in eval mode, dropout on", "学習モードに切り替えてから学習すること", "model.train() を呼んでいない（dropout が効かない）", "train_one_epoch", dropout=0.1, count=2, seed=1),
             _training_case("returns the mean batch loss", "バッチごとの損失の平均を float で返すこと", "最後のバッチの損失だけを返している、またはテンソルのまま返している", "train_one_epoch", count=3, seed=2),
-        ], standins=standins),
+        ], standins=[*standins, "sequence_loss"]),
         Unit("evaluate", _package("training", "evaluate"), "training", [
             _training_case("starts in train mode, dropout on", "評価モード（dropout なし）での平均損失", "model.eval() を呼んでいない（dropout が効いたまま）", "evaluate", dropout=0.3, count=2, start_in_train_mode=True),
             _training_case("parameters unchanged", "評価でパラメータが変わらないこと", "評価の中で backward や optimizer.step() を呼んでいる", "evaluate", count=2, seed=4),
             _training_case("single batch", "1 バッチでの損失", "平均の取り方が違う", "evaluate", count=1, seed=6),
-        ], standins=standins),
+        ], standins=[*standins, "sequence_loss"]),
         Unit("greedy_decode", _package("training", "greedy_decode"), "training", [
             decode_case("random model", "BOS から始まる貪欲デコードのトークン列", "BOS を先頭に置いていない、または最後の位置以外のロジットで argmax している", 0.0, [5, 3], 6),
-            decode_case("rows ending early", "EOS の後は PAD で埋まり、全部の行が終わったら止まること", "EOS の後もトークンを出し続けている、または PAD で埋めていない", 2.5, [4, 4, 2], 8, seed=1),
+            decode_case("rows ending early", "EOS の後は PAD で埋まり、全部の行が終わったら止まること", "EOS の後もトークンを出し続けている、または PAD で埋めていない", 0.5, [4, 4, 2, 5], 8, seed=3),
             decode_case("batch 1, max_len 3", "B=1・max_len=3（BOS を含めて 3 トークンまで）", "max_len を BOS を除いた長さとして扱っている", 0.0, [3], 3, seed=2),
         ], standins=[*standins, *MASK_FUNCTIONS]),
         Unit("get_device", _package("training", "get_device"), "function", [

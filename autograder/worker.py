@@ -13,6 +13,7 @@ import json
 import random
 import sys
 import traceback
+import types
 from pathlib import Path
 
 import torch
@@ -130,8 +131,7 @@ def _load_target(unit):
     """The student's code the unit needs: the package module's object, or the notebook cell's."""
     source = unit["source"]
     if source["kind"] == "package":
-        if str(Path.cwd()) not in sys.path:
-            sys.path.insert(0, str(Path.cwd()))
+        _bare_package()
         module = importlib.import_module(f"transformer.{source['module']}")
         return StudentCode(getattr(module, source["name"]), module)
     namespace = {"__name__": "notebook"}
@@ -139,6 +139,15 @@ def _load_target(unit):
     code = json.loads(Path("cells.json").read_text(encoding="utf-8"))[grade_id]
     exec(compile(code, f"<cell {grade_id}>", "exec"), namespace)
     return StudentCode(namespace[source["name"]], None)
+
+
+def _bare_package():
+    """Register `transformer` without running its __init__.py, so a broken file costs only the units that import it."""
+    if "transformer" not in sys.modules:
+        package = types.ModuleType("transformer")
+        package.__path__ = [str(Path.cwd() / "transformer")]
+        package.__package__ = "transformer"
+        sys.modules["transformer"] = package
 
 
 class StudentCode:
@@ -243,14 +252,9 @@ def _swap_in(module, case, standins):
 
 def _patch_function(name, replacement):
     """Replace a package function wherever the student's modules hold it."""
-    package = sys.modules.get("transformer")
-    if package is None:
-        return
-    original = getattr(package, name, None)
     for module_name, module in list(sys.modules.items()):
-        if module_name == "transformer" or module_name.startswith("transformer."):
-            if getattr(module, name, None) is original or hasattr(module, name):
-                setattr(module, name, replacement)
+        if module_name.startswith("transformer.") and hasattr(module, name):
+            setattr(module, name, replacement)
 
 
 def _dtype(case):

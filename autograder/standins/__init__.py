@@ -22,4 +22,5 @@ STANDINS = {
     "Decoder": "stacks",
     "Transformer": "model",
     "TinyClassifier": "tiny",
+    "sequence_loss": "training",
 }

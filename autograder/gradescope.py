@@ -1,0 +1,215 @@
+"""Gradescope: build the autograder zip, and grade the one submission Gradescope hands us.
+
+Gradescope unpacks the zip to /autograder/source, runs setup.sh there once when it builds the
+image, then for each submission runs /autograder/run_autograder with the student's files in
+/autograder/submission; the grade must end up in /autograder/results/results.json.
+
+Only the standard library is imported at the top, so that even a broken install still writes
+a results.json (score 0, with a Japanese explanation) instead of leaving the student without one.
+"""
+
+import argparse
+import json
+import shutil
+import stat
+import sys
+import tempfile
+import time
+import traceback
+import zipfile
+from pathlib import Path
+
+from .paths import ROOT, SOLUTIONS
+
+DEFAULT_ROOT = Path("/autograder")
+STUDENT_ID = "submission"
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+SOURCE_FILES = ["pyproject.toml", "constraints.txt", "README.md"]
+SOURCE_FOLDERS = ["autograder", "solutions"]
+SKIPPED_NAMES = {"__pycache__"}
+SKIPPED_SUFFIXES = {".pyc", ".pyo", ".egg-info"}
+
+SETUP_SH = r"""#!/usr/bin/env bash
+# Gradescope runs this once, as root, in /autograder/source, when it builds the autograder image.
+set -euxo pipefail
+SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="${JISAKU_VENV:-/opt/jisaku-venv}"
+export DEBIAN_FRONTEND=noninteractive
+
+# The pinned tree (numpy, ipython, tomllib in the grader) needs Python 3.11 or newer, with venv.
+usable() { command -v "$1" >/dev/null && "$1" -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+PYTHON=""
+for candidate in python3 python3.13 python3.12 python3.11; do
+    if usable "$candidate"; then PYTHON="$candidate"; break; fi
+done
+if [ -z "$PYTHON" ]; then
+    apt-get update
+    apt-get install -y --no-install-recommends ca-certificates python3 python3-venv python3-pip
+    if usable python3; then
+        PYTHON=python3
+    else  # Ubuntu 22.04 ships Python 3.10: take 3.11 from its universe component
+        apt-get install -y --no-install-recommends python3.11 python3.11-venv
+        PYTHON=python3.11
+    fi
+fi
+
+"$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --no-cache-dir --upgrade pip
+# constraints.txt pins every package, torch included (torch==2.13.0). PyPI's Linux torch wheel
+# pulls several GB of CUDA libraries that Gradescope's GPU-less machines never use; the CPU
+# wheel index offers 2.13.0+cpu, which satisfies the same pin (a local version label is ignored
+# by ==) and sorts above the PyPI build, so pip takes the CPU one.
+# Editable install: the grader finds solutions/ next to autograder/, so the code must stay here.
+"$VENV/bin/python" -m pip install --no-cache-dir -c "$SOURCE/constraints.txt" \
+    --extra-index-url https://download.pytorch.org/whl/cpu -e "$SOURCE"
+
+# The sandboxed student code runs as nobody: keep the reference solution readable by root only,
+# in case the sandbox cannot cover it with a mount namespace in Gradescope's container.
+chmod -R go-rwx "$SOURCE/solutions"
+"""
+
+RUN_AUTOGRADER = r"""#!/usr/bin/env bash
+# Gradescope runs this once per submission, as root; the student's files are in $ROOT/submission.
+set -uo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+VENV="${JISAKU_VENV:-/opt/jisaku-venv}"
+if [ -x "$VENV/bin/python" ]; then PATH="$VENV/bin:$PATH"; fi
+export LANG=C.UTF-8
+cd "$ROOT/source"
+python -m autograder.gradescope run --root "$ROOT"
+# Last resort, when Python itself could not start: the student still gets a result.
+if [ ! -s "$ROOT/results/results.json" ]; then
+    mkdir -p "$ROOT/results"
+    printf '%s\n' '{"score": 0, "output": "採点プログラムを起動できませんでした。担当教員に連絡してください。", "tests": []}' \
+        > "$ROOT/results/results.json"
+fi
+"""
+
+
+# --- the autograder zip -------------------------------------------------------------------------
+
+
+def _kit_files():
+    """(name in the zip, path on disk) for the kit source that grading needs, sorted."""
+    files = [(name, ROOT / name) for name in SOURCE_FILES]
+    for folder in SOURCE_FOLDERS:
+        for path in (ROOT / folder).rglob("*"):
+            parts = path.relative_to(ROOT).parts
+            skipped = any(p in SKIPPED_NAMES or p.startswith(".") or Path(p).suffix in SKIPPED_SUFFIXES for p in parts)
+            if path.is_file() and not skipped:
+                files.append(("/".join(parts), path))
+    return sorted(files)
+
+
+def _add(archive, name, data, mode):
+    info = zipfile.ZipInfo(name, ZIP_TIMESTAMP)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 3  # Unix, so that unzip honours the permission bits
+    info.external_attr = (stat.S_IFREG | mode) << 16
+    archive.writestr(info, data)
+
+
+def build_autograder_zip(zip_path):
+    """Write Gradescope's autograder zip (byte-identical on every run) and return its path."""
+    zip_path = Path(zip_path)
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    entries = [("run_autograder", RUN_AUTOGRADER.encode(), 0o755), ("setup.sh", SETUP_SH.encode(), 0o755)]
+    entries += [(name, path.read_bytes(), 0o644) for name, path in _kit_files()]
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for name, data, mode in sorted(entries):
+            _add(archive, name, data, mode)
+    return zip_path
+
+
+# --- grading one submission on Gradescope ----------------------------------------------------
+
+
+def _accept_flat_upload(submission, folder):
+    """Gradescope's drag-and-drop upload puts files side by side: read loose module files as transformer/.
+
+    Modules with no exercise in them (`__init__.py`, `data.py`) are the same in every student's
+    copy; the ones the student left out are taken from the kit so that the package imports.
+    """
+    from .submissions import MAX_FILE_BYTES
+
+    folder = Path(folder)
+    if not folder.is_dir() or any(name.startswith("transformer/") for name in submission.files):
+        return
+    reference = {path.name: path for path in (SOLUTIONS / "transformer").glob("*.py")}
+    for path in sorted(folder.glob("*.py")):
+        if path.name in reference and path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_FILE_BYTES:
+            submission.files[f"transformer/{path.name}"] = path.read_bytes()
+    if not submission.package_files():
+        return
+    for name, path in sorted(reference.items()):
+        data = path.read_bytes()
+        if b"### BEGIN SOLUTION" not in data:
+            submission.files.setdefault(f"transformer/{name}", data)
+
+
+def grade_folder(folder, hide=()):
+    """Grade the submission in `folder` as one student; returns the results.json dictionary."""
+    from .grading import Catalog, Grader
+    from .reports import results_json
+    from .submissions import load_submission
+
+    submission = load_submission(folder)
+    submission.student_id = STUDENT_ID
+    _accept_flat_upload(submission, folder)
+    grader = Grader(Catalog(), hide=hide)
+    zygote = grader.start_zygote()
+    scratch = Path(tempfile.mkdtemp(prefix="jisaku-gradescope-"))
+    try:
+        result = grader.grade(submission, zygote, scratch)
+    finally:
+        zygote.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return results_json(result)
+
+
+def failure_results(error, seconds):
+    """The results.json for a grading run that blew up: 0 points and what happened, in Japanese."""
+    return {
+        "score": 0.0,
+        "execution_time": round(seconds, 3),
+        "output": (
+            "採点中に採点プログラム側でエラーが起きたため、この提出は採点できませんでした（0 点）。\n"
+            "提出物の形（transformer/*.py と 00_pytorch_basics.ipynb）を確かめて再提出し、"
+            "それでも直らなければ担当教員に連絡してください。\n"
+            f"エラー: {type(error).__name__}: {error}"
+        ),
+        "tests": [],
+    }
+
+
+def run(root=DEFAULT_ROOT):
+    """Grade root/submission and write root/results/results.json; never raises on a bad submission."""
+    root = Path(root)
+    results_dir = root / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        # the student's code must neither read other uploads nor write its own results.json
+        results = grade_folder(root / "submission", hide=[root / "submission", results_dir])
+    except Exception as error:  # the grader itself failed: the student still gets a result
+        traceback.print_exc()  # into Gradescope's stdout log, shown to instructors only
+        results = failure_results(error, time.monotonic() - started)
+    results["execution_time"] = round(time.monotonic() - started, 3)  # the whole run, reference included
+    path = results_dir / "results.json"
+    path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"score {results['score']} / {results.get('max_score', '?')} -> {path}")
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m autograder.gradescope", description="Gradescope autograder entry point")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_command = commands.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json")
+    run_command.add_argument("--root", default=str(DEFAULT_ROOT), help="Gradescope's folder (default: /autograder)")
+    args = parser.parse_args(argv)
+    run(args.root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
