@@ -74,6 +74,7 @@ def _grade_all(grader, submissions, gradebook, out_dir, jobs, progress):
     finally:
         for zygote in started:
             zygote.close()
+        grader.close()
         shutil.rmtree(scratch_base, ignore_errors=True)
 
 

@@ -66,6 +66,13 @@ def _demo(args):
     return 0
 
 
+def _gradescope(args):
+    from .gradescope import build_autograder_zip
+
+    print(f"Gradescope 用の autograder.zip: {build_autograder_zip(args.zip_path)}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="jisaku",
@@ -104,6 +111,12 @@ def build_parser():
     grade.add_argument("--jobs", type=int, default=1, help="並列に動かすワーカー数 / parallel workers")
     grade.add_argument("--regrade", action="store_true", help="変更のない提出物も採点し直す / regrade unchanged submissions")
     grade.set_defaults(run=_grade)
+
+    gradescope = commands.add_parser(
+        "gradescope", help="Gradescope 用の autograder.zip を作ります / build autograder.zip for Gradescope"
+    )
+    gradescope.add_argument("zip_path", nargs="?", default="build/autograder.zip", help="出力先 / output path")
+    gradescope.set_defaults(run=_gradescope)
 
     demo = commands.add_parser(
         "demo", help="リリースして、組み込みの例の提出物を採点します / release, then grade the bundled example submissions"

@@ -163,6 +163,7 @@ def grade_folder(folder, hide=()):
         result = grader.grade(submission, zygote, scratch)
     finally:
         zygote.close()
+        grader.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return results_json(result)
 

@@ -35,7 +35,7 @@ NOTEBOOK = "00_pytorch_basics.ipynb"
 class Limits:
     """Per case, per unit job and per submission limits, documented in the README."""
 
-    case_seconds: float = 5.0
+    case_seconds: float = 3.0
     cpu_seconds: int = 300
     memory_mb: int = 2048
     output_mb: int = 8
@@ -138,7 +138,7 @@ def _clone(inputs):
 class Zygote:
     """One pre-warmed sandbox server (torch imported once), answering one job at a time."""
 
-    def __init__(self, hide=()):
+    def __init__(self, hide=(), inputs_path=None):
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": str(ROOT),
@@ -148,7 +148,7 @@ class Zygote:
             "LANG": "C.UTF-8",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.sandbox", json.dumps([str(p) for p in hide])],
+            [sys.executable, "-m", "autograder.sandbox", json.dumps([str(p) for p in hide]), str(inputs_path or "")],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd="/",
         )
 
@@ -174,10 +174,23 @@ class Grader:
         self.catalog = catalog
         self.limits = limits
         self.hide = [str(p) for p in (SOLUTIONS, ROOT / "autograder", ROOT / "tests", ROOT / ".git", *hide)]
+        self._inputs_file = None
 
     def start_zygote(self):
         """A sandbox server for this grader: the reference, hidden tests and `hide` paths are covered in it."""
-        return Zygote(self.hide)
+        if self._inputs_file is None:
+            handle = tempfile.NamedTemporaryFile(prefix="jisaku-inputs-", suffix=".pt", delete=False)
+            handle.write(self.catalog.inputs)
+            handle.close()
+            self._inputs_file = Path(handle.name)
+            self.hide.append(str(self._inputs_file))
+        return Zygote(self.hide, self._inputs_file)
+
+    def close(self):
+        """Remove the inputs file the zygotes were started with."""
+        if self._inputs_file is not None:
+            self._inputs_file.unlink(missing_ok=True)
+            self._inputs_file = None
 
     def grade(self, submission, zygote, scratch_base):
         """Grade a loaded `Submission` with `zygote`, using a folder under `scratch_base`."""
@@ -297,7 +310,6 @@ class Grader:
             (job_dir / name).parent.mkdir(parents=True, exist_ok=True)
             (job_dir / name).write_bytes(data)
         (job_dir / "job.json").write_text(json.dumps(spec), encoding="utf-8")
-        (job_dir / "inputs.pt").write_bytes(self.catalog.inputs)
 
     def _judge(self, unit, index, case, outcome):
         points = self.catalog.points(unit, case)

@@ -1,9 +1,9 @@
 """Run untrusted code in an isolated child of a pre-warmed worker (the "zygote").
 
-The grader starts one zygote per job slot (`python -m autograder.sandbox HIDE_JSON`). The zygote
-imports torch once, and nothing of the reference or the hidden tests, enters its own mount and
-network namespaces with the HIDE_JSON paths covered, then serves requests, one JSON line each on
-stdin:
+The grader starts one zygote per job slot (`python -m autograder.sandbox HIDE_JSON INPUTS`). The
+zygote imports torch once, and nothing of the reference or the hidden tests, loads the batch's
+case inputs (INPUTS, written by the trusted side), enters its own mount and network namespaces
+with the HIDE_JSON paths covered, then serves requests, one JSON line each on stdin:
 
     {"job_dir": ".../scratch/job", "case_timeout": 5, "total_seconds": 300, "cpu_seconds": 300,
      "memory_mb": 2048, "output_mb": 8, "max_processes": 64}
@@ -209,7 +209,7 @@ def _reply(state, status, request, read_fd):
     }
 
 
-def serve(hide):
+def serve(hide, inputs_path=None):
     """The zygote's loop: one JSON request per line in, one JSON reply per line out."""
     global ZYGOTE_ISOLATION
     import importlib
@@ -224,6 +224,8 @@ def serve(hide):
     import autograder.worker  # imported before forking so children start warm
 
     autograder.worker.cache_standin_sources()
+    if inputs_path:
+        autograder.worker.preload_inputs(inputs_path)
 
     ZYGOTE_ISOLATION = isolate_zygote(hide)
 
@@ -234,4 +236,4 @@ def serve(hide):
 
 
 if __name__ == "__main__":
-    serve(json.loads(sys.argv[1]) if len(sys.argv) > 1 else [])
+    serve(json.loads(sys.argv[1]) if len(sys.argv) > 1 else [], sys.argv[2] if len(sys.argv) > 2 else None)

@@ -1,5 +1,6 @@
 """nbgrader itself, run as a teacher would, agrees with our release and gives the solutions full marks."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,9 @@ GRADED_NOTEBOOK = "00_pytorch_basics.ipynb"
 
 
 def _nbgrader(course, *args):
-    result = subprocess.run([NBGRADER, *args], cwd=course, capture_output=True, text=True, timeout=600)
+    # nbgrader runs `alembic` from PATH: put the environment's bin folder first even when it is not activated.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run([NBGRADER, *args], cwd=course, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -79,30 +79,41 @@ def test_student_notebooks_keep_valid_nbgrader_metadata(fresh_release):
                 assert "BEGIN SOLUTION" not in cell.source and "BEGIN HIDDEN TESTS" not in cell.source
 
 
-def _secret_lines():
-    """Substantial lines from inside every solution region and hidden-test region of solutions/."""
-    texts = [p.read_text(encoding="utf-8") for p in SOLUTIONS.rglob("*.py")]
-    texts += [cell.source for p in SOLUTIONS.glob("*.ipynb") for cell in nbformat.read(p, as_version=4).cells]
-    lines = set()
-    for text in texts:
-        for match in REGION.finditer(text + "\n"):
-            for line in match.group(2).splitlines():
-                code = line.strip()
-                if len(code) >= 24 and not code.startswith("#"):
-                    lines.add(code)
-    return lines
+def _substantial(line):
+    code = line.strip()
+    return len(code) >= 24 and not code.startswith("#")
+
+
+def _regions():
+    """(file name, [substantial lines]) for every solution and hidden-test region in solutions/."""
+    texts = [(p.name, p.read_text(encoding="utf-8")) for p in SOLUTIONS.rglob("*.py")]
+    texts += [(p.name, cell.source) for p in SOLUTIONS.glob("*.ipynb") for cell in nbformat.read(p, as_version=4).cells]
+    return [(name, [l.strip() for l in m.group(2).splitlines() if _substantial(l)])
+            for name, text in texts for m in REGION.finditer(text + "\n")]
+
+
+def _normalized_lines(text):
+    return [line.strip() for line in text.replace("\\n", "\n").splitlines() if _substantial(line)]
 
 
 def test_student_bundle_holds_no_solution_and_no_hidden_test(tmp_path):
+    """No skeleton file keeps a line of its own answers, and no two consecutive answer lines appear anywhere."""
     bundle = build_bundle(zip_path=tmp_path / "student.zip")
-    secrets = _secret_lines()
-    assert len(secrets) > 30, "the leak check must have solution lines to look for"
+    regions = _regions()
+    assert sum(len(lines) for _, lines in regions) > 30, "the leak check must have solution lines to look for"
     with zipfile.ZipFile(bundle) as archive:
         names = archive.namelist()
         contents = {name: archive.read(name).decode("utf-8") for name in names}
     assert all(name.startswith("jisaku-transformer/") for name in names)
     assert not [n for n in names if "solutions" in n or n.endswith((".pyc", ".db"))]
-    leaks = [(name, line) for name, text in contents.items() for line in secrets if line in text]
+    leaks = []
+    for name, text in contents.items():
+        lines = _normalized_lines(text)
+        pairs = set(zip(lines, lines[1:]))
+        for source, region in regions:
+            if name.endswith(f"transformer/{source}"):
+                leaks += [(name, line) for line in region if line in lines]
+            leaks += [(name, pair) for pair in zip(region, region[1:]) if pair in pairs]
     assert not leaks, f"solution or hidden-test text in the bundle: {leaks[:3]}"
     assert any(name.endswith("requirements.txt") for name in names)
 
