@@ -2,14 +2,13 @@
 
 import queue
 import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from .gradebook import Gradebook
-from .grading import Catalog, Grader, Limits
+from .grading import Catalog, Grader, Limits, make_scratch_base
 from .reports import summary_table, write_reports
 from .submissions import load_submission
 
@@ -47,10 +46,10 @@ def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress
 
 def _grade_all(grader, submissions, gradebook, out_dir, jobs, progress):
     zygotes = queue.Queue()
-    started = [grader.start_zygote() for _ in range(max(1, jobs))]
+    scratch_base = make_scratch_base()
+    started = [grader.start_zygote(scratch_base) for _ in range(max(1, jobs))]
     for zygote in started:
         zygotes.put(zygote)
-    scratch_base = Path(tempfile.mkdtemp(prefix="jisaku-grade-"))
 
     def grade_one(submission):
         zygote = zygotes.get()

@@ -149,7 +149,7 @@ def _accept_flat_upload(submission, folder):
 
 def grade_folder(folder, hide=()):
     """Grade the submission in `folder` as one student; returns the results.json dictionary."""
-    from .grading import Catalog, Grader
+    from .grading import Catalog, Grader, make_scratch_base
     from .reports import results_json
     from .submissions import load_submission
 
@@ -157,8 +157,8 @@ def grade_folder(folder, hide=()):
     submission.student_id = STUDENT_ID
     _accept_flat_upload(submission, folder)
     grader = Grader(Catalog(), hide=hide)
-    zygote = grader.start_zygote()
-    scratch = Path(tempfile.mkdtemp(prefix="jisaku-gradescope-"))
+    scratch = make_scratch_base()
+    zygote = grader.start_zygote(scratch)
     try:
         result = grader.grade(submission, zygote, scratch)
     finally:

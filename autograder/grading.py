@@ -132,13 +132,20 @@ def _clone(inputs):
     return torch.load(buffer, weights_only=True)
 
 
+def make_scratch_base():
+    """A folder for the jobs' scratch folders, outside /tmp (which the sandbox replaces with its own)."""
+    base = ROOT / "build" / "scratch"
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="batch-", dir=base))
+
+
 # --- the sandboxed worker pool ------------------------------------------------------------------
 
 
 class Zygote:
     """One pre-warmed sandbox server (torch imported once), answering one job at a time."""
 
-    def __init__(self, hide=(), inputs_path=None):
+    def __init__(self, hide=(), inputs_path=None, scratch=None):
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": str(ROOT),
@@ -148,7 +155,7 @@ class Zygote:
             "LANG": "C.UTF-8",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.sandbox", json.dumps([str(p) for p in hide]), str(inputs_path or "")],
+            [sys.executable, "-m", "autograder.sandbox", json.dumps([str(p) for p in hide]), str(inputs_path or ""), str(scratch or "")],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd="/",
         )
 
@@ -176,7 +183,7 @@ class Grader:
         self.hide = [str(p) for p in (SOLUTIONS, ROOT / "autograder", ROOT / "tests", ROOT / ".git", *hide)]
         self._inputs_file = None
 
-    def start_zygote(self):
+    def start_zygote(self, scratch_base=None):
         """A sandbox server for this grader: the reference, hidden tests and `hide` paths are covered in it."""
         if self._inputs_file is None:
             handle = tempfile.NamedTemporaryFile(prefix="jisaku-inputs-", suffix=".pt", delete=False)
@@ -184,7 +191,7 @@ class Grader:
             handle.close()
             self._inputs_file = Path(handle.name)
             self.hide.append(str(self._inputs_file))
-        return Zygote(self.hide, self._inputs_file)
+        return Zygote(self.hide, self._inputs_file, scratch_base)
 
     def close(self):
         """Remove the inputs file the zygotes were started with."""
@@ -253,21 +260,23 @@ class Grader:
             notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
         except Exception as error:  # invalid JSON, wrong encoding: the notebook as a whole is unreadable
             return None, f"{NOTEBOOK} をノートブックとして読めません（{type(error).__name__}）。"
-        for cell in notebook.cells:
-            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
-                if cell.cell_type != "code":
-                    return None, f"セル {grade_id} がコードセルではありません。"
-                return cell.source, None
-        return None, f"{NOTEBOOK} に grade_id が {grade_id} の解答セルが見つかりません。"
+        cells = [cell for cell in notebook.cells if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id]
+        if not cells:
+            return None, f"{NOTEBOOK} に grade_id が {grade_id} の解答セルが見つかりません。"
+        if len(cells) > 1:
+            return None, f"grade_id が {grade_id} のセルが {len(cells)} 個あります。1 つだけにしてください。"
+        if cells[0].cell_type != "code":
+            return None, f"セル {grade_id} がコードセルではありません。"
+        return cells[0].source, None
 
-    def _job_spec(self, units, start):
+    def _job_spec(self, units, start, poisoned=()):
         spec, first = [], 0
         for unit in units:
             spec.append({"name": unit.name, "source": unit.source, "runner": unit.runner, "standins": unit.standins,
                          "forbidden": unit.forbidden, "first": first,
                          "cases": [{**case.spec, "seed": case.seed} for case in unit.cases]})
             first += len(unit.cases)
-        return {"start": start, "units": spec}
+        return {"start": start, "units": spec, "poisoned": sorted(poisoned)}
 
     def _run_job(self, units, files, job_dir, zygote, result):
         """Run all runnable units' cases in one sandboxed job, restarting after a case that hangs or crashes.
@@ -275,9 +284,9 @@ class Grader:
         Returns flat case index -> outcome.
         """
         total = sum(len(unit.cases) for unit in units)
-        outcomes, start, deadline = {}, 0, time.monotonic() + self.limits.submission_seconds
+        outcomes, start, deadline, poisoned = {}, 0, time.monotonic() + self.limits.submission_seconds, set()
         while start < total:
-            self._lay_out_job(job_dir, files, self._job_spec(units, start), units)
+            self._lay_out_job(job_dir, files, self._job_spec(units, start, poisoned), units)
             remaining = max(0.0, deadline - time.monotonic())
             reply = zygote.run({"job_dir": str(job_dir), "case_timeout": self.limits.case_seconds, "total_seconds": remaining,
                                 "cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
@@ -294,10 +303,29 @@ class Grader:
                     outcomes[index] = {"ok": False, "kind": "budget", "error": "時間切れ",
                                        "message": "提出全体の制限時間を超えたため、このケースは実行しませんでした。"}
                 break
-            if start < total:
+            loading = job_dir / worker.LOADING_MARKER
+            if start < total and loading.exists():
+                start = self._fail_loading_unit(units, json.loads(loading.read_text(encoding="utf-8")), reply, outcomes, poisoned)
+            elif start < total:
                 outcomes[start] = _stopped(reply)
                 start += 1
         return outcomes
+
+    @staticmethod
+    def _fail_loading_unit(units, loading, reply, outcomes, poisoned):
+        """The job stopped while a unit's code was loading: the whole unit fails, and its module is not imported again."""
+        if loading.get("module"):
+            poisoned.add(loading["module"])
+        first = 0
+        for unit in units:
+            if unit.name == loading["unit"]:
+                stopped = _stopped(reply)
+                stopped["message"] = f"コードの読み込み中（{loading.get('module') or 'セルの実行'}）に止まりました: {stopped['message']}"
+                for index in range(first, first + len(unit.cases)):
+                    outcomes[index] = stopped
+                return first + len(unit.cases)
+            first += len(unit.cases)
+        raise ValueError(f"unknown unit {loading['unit']}")
 
     def _lay_out_job(self, job_dir, files, spec, units):
         if job_dir.exists():

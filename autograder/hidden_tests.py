@@ -247,11 +247,11 @@ def positional_units():
             _function_case("one position", "max_len=1", "形状が (max_len, d_model) ではない", lambda: [1, 4]),
         ]),
         Unit("PositionalEncoding", _package("positional", "PositionalEncoding"), "module", [
-            _module_case("length 7 of 50", "系列長 L で pe を切り取って足すこと", "pe を L で切り取っていない、または √d_model 倍などの余計な計算をしている", "PositionalEncoding", pe_init, lambda: [_x(B, 7, 16)]),
-            _module_case("float64, full length", "float64・L = max_len", "dtype を変えている", "PositionalEncoding", pe_init, lambda: [_x(1, 50, 16, dtype="float64")], dtype="float64"),
-            _module_case("dropout after the sum", "学習モードで (x + pe) に dropout を掛けること", "dropout を掛けていない、または x にだけ掛けている", "PositionalEncoding", {**pe_init, "dropout": 0.5}, lambda: [_x(B, 5, 16, seed=3)], train=True),
-            _module_case("pe is a buffer", "pe がパラメータではなくバッファであること", "pe を nn.Parameter にしている（学習されてしまう）", "PositionalEncoding", pe_init, lambda: [], method="__structure__"),
-        ]),
+            _module_case("length 7 of 50", "系列長 L で pe を切り取って足すこと", "pe を L で切り取っていない、または √d_model 倍などの余計な計算をしている", "PositionalEncoding", pe_init, lambda: [_x(B, 7, 16)], swap_functions=["sinusoidal_encoding"]),
+            _module_case("float64, full length", "float64・L = max_len", "dtype を変えている", "PositionalEncoding", pe_init, lambda: [_x(1, 50, 16, dtype="float64")], dtype="float64", swap_functions=["sinusoidal_encoding"]),
+            _module_case("dropout after the sum", "学習モードで (x + pe) に dropout を掛けること", "dropout を掛けていない、または x にだけ掛けている", "PositionalEncoding", {**pe_init, "dropout": 0.5}, lambda: [_x(B, 5, 16, seed=3)], train=True, swap_functions=["sinusoidal_encoding"]),
+            _module_case("pe is a buffer", "pe がパラメータではなくバッファであること", "pe を nn.Parameter にしている（学習されてしまう）", "PositionalEncoding", pe_init, lambda: [], method="__structure__", swap_functions=["sinusoidal_encoding"]),
+        ], standins=["sinusoidal_encoding"]),
     ]
 
 
@@ -311,7 +311,7 @@ def transformer_units():
             "decoder": {"standin": "Decoder", "init": STACK},
             "pos_encoding": {"standin": "PositionalEncoding", "init": {"d_model": D, "max_len": 20, "dropout": 0.0}},
         },
-        "swap_functions": MASK_FUNCTIONS,
+        "swap_functions": [*MASK_FUNCTIONS, "sinusoidal_encoding"],
     }
     src = lambda seed=0: tokens([LK, 3], LK, seed=seed)  # noqa: E731
     tgt = lambda seed=1: with_bos(tokens([LQ - 1, 1], LQ - 1, seed=seed, high=11))  # noqa: E731
@@ -328,7 +328,7 @@ def transformer_units():
         case("encode", "encode: 埋め込み → √d_model 倍 → 位置エンコーディング → エンコーダ", "src_embedding ではなく tgt_embedding を使っている、または √d_model を掛けていない", lambda: [src(seed=2), (src(seed=2) != 0)[:, None, None, :]], method="encode"),
         case("decode", "decode: デコーダの隠れ状態 (B, T, d_model)", "decode の中で output_projection を掛けている、または tgt_mask を渡していない", lambda: [tgt(seed=3), memory(), (src() != 0)[:, None, None, :], torch.ones(LQ, LQ, dtype=torch.bool).tril()[None, None]], method="decode"),
         case("forward, float64", "float64 のモデル", "dtype を変えている", lambda: [src(seed=4), tgt(seed=5)], dtype="float64"),
-    ], standins=["Encoder", "Decoder", "PositionalEncoding", *MASK_FUNCTIONS])]
+    ], standins=["Encoder", "Decoder", "PositionalEncoding", "sinusoidal_encoding", *MASK_FUNCTIONS])]
 
 
 TRAIN_MODEL = {**MODEL, "src_vocab_size": 12, "tgt_vocab_size": 12, "d_model": 16, "num_heads": 2, "d_ff": 24,

@@ -1,9 +1,10 @@
 """Run untrusted code in an isolated child of a pre-warmed worker (the "zygote").
 
-The grader starts one zygote per job slot (`python -m autograder.sandbox HIDE_JSON INPUTS`). The
-zygote imports torch once, and nothing of the reference or the hidden tests, loads the batch's
+The grader starts one zygote per job slot (`python -m autograder.sandbox HIDE_JSON INPUTS SCRATCH`).
+The zygote imports torch once, and nothing of the reference or the hidden tests, loads the batch's
 case inputs (INPUTS, written by the trusted side), enters its own mount and network namespaces
-with the HIDE_JSON paths covered, then serves requests, one JSON line each on stdin:
+with the HIDE_JSON paths covered and /tmp replaced by a private tmpfs (unless SCRATCH, where the
+job folders live, is inside it), then serves requests, one JSON line each on stdin:
 
     {"job_dir": ".../scratch/job", "case_timeout": 5, "total_seconds": 300, "cpu_seconds": 300,
      "memory_mb": 2048, "output_mb": 8, "max_processes": 64}
@@ -40,6 +41,7 @@ PRELOADED_MODULES = [
 ]
 POLL_SECONDS = 0.005
 ZYGOTE_ISOLATION = []
+PRIVATE_TEMP = ["/tmp", "/var/tmp", "/dev/shm"]
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -53,7 +55,7 @@ def _mount(source, target, fstype, flags=0, data=None):
                        data.encode() if data else None) == 0
 
 
-def isolate_zygote(hide):
+def isolate_zygote(hide, scratch):
     """Once per zygote: private mount and network namespaces, with the secret paths covered.
 
     As root this needs no user namespace; otherwise a user namespace makes the zygote root inside
@@ -72,6 +74,11 @@ def isolate_zygote(hide):
         return []
     if _mount("none", "/", None, MS_REC | MS_PRIVATE) and all(_hide(path) for path in hide):
         isolation.append("hidden-paths")
+    temporary = [path for path in PRIVATE_TEMP if os.path.isdir(path)]
+    if not any(scratch.startswith(path + "/") for path in temporary) and all(
+        _mount("tmpfs", path, "tmpfs", 0, "size=64m,mode=1777") for path in temporary
+    ):
+        isolation.append("private-tmp")  # a student's writes to /tmp land in a throwaway tmpfs
     return isolation
 
 
@@ -209,7 +216,7 @@ def _reply(state, status, request, read_fd):
     }
 
 
-def serve(hide, inputs_path=None):
+def serve(hide, inputs_path=None, scratch=""):
     """The zygote's loop: one JSON request per line in, one JSON reply per line out."""
     global ZYGOTE_ISOLATION
     import importlib
@@ -227,7 +234,7 @@ def serve(hide, inputs_path=None):
     if inputs_path:
         autograder.worker.preload_inputs(inputs_path)
 
-    ZYGOTE_ISOLATION = isolate_zygote(hide)
+    ZYGOTE_ISOLATION = isolate_zygote(hide, os.path.realpath(scratch) if scratch else "")
 
     for line in sys.stdin:
         reply = run_request(json.loads(line))
@@ -236,4 +243,5 @@ def serve(hide, inputs_path=None):
 
 
 if __name__ == "__main__":
-    serve(json.loads(sys.argv[1]) if len(sys.argv) > 1 else [], sys.argv[2] if len(sys.argv) > 2 else None)
+    hide, inputs_path, scratch = (sys.argv[1:] + ["[]", "", ""])[:3]
+    serve(json.loads(hide), inputs_path or None, scratch)

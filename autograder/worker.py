@@ -8,6 +8,7 @@ This module never imports the reference solution or the hidden tests. It reads `
 import builtins
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import json
 import random
@@ -79,6 +80,7 @@ def run_job(job):
     """
     inputs = PRELOADED_INPUTS if PRELOADED_INPUTS is not None else torch.load("inputs.pt", weights_only=True)
     torch.use_deterministic_algorithms(True)
+    sys.meta_path.insert(0, _StudentImportWatch(job.get("poisoned", [])))
     for unit in job["units"]:
         if unit["first"] + len(unit["cases"]) > job["start"]:
             _run_unit(unit, inputs[unit["name"]], job["start"])
@@ -90,9 +92,12 @@ def _run_unit(unit, inputs, start):
     tripwire = Tripwire(unit.get("forbidden", []))
     try:
         standins = _load_standins(unit.get("standins", []))
+        _mark_loading({"unit": unit["name"], "module": None})
         with tripwire:
             target = _load_target(unit)
+        Path(LOADING_MARKER).unlink()
     except BaseException as error:  # the student's import failed: every case of the unit reports it
+        Path(LOADING_MARKER).unlink(missing_ok=True)
         kind = "forbidden" if tripwire.violations else "import"
         for i in indices:
             _write_result(unit["first"] + i, _error_result(kind, error))
@@ -150,6 +155,46 @@ def _load_target(unit):
     code = json.loads(Path("cells.json").read_text(encoding="utf-8"))[grade_id]
     exec(compile(code, f"<cell {grade_id}>", "exec"), namespace)
     return StudentCode(namespace[source["name"]], None)
+
+
+LOADING_MARKER = "loading.json"  # present while a unit's code is being imported; names the innermost module
+
+
+def _mark_loading(state):
+    Path(LOADING_MARKER).write_text(json.dumps(state), encoding="utf-8")
+
+
+class _StudentImportWatch(importlib.abc.MetaPathFinder):
+    """Records which `transformer.*` module is being imported (to blame a hang on it), and refuses the
+    modules that hung before, so the units that import them fail at once instead of hanging again."""
+
+    def __init__(self, poisoned):
+        self.poisoned = set(poisoned)
+
+    def find_spec(self, name, path=None, target=None):
+        if not name.startswith("transformer."):
+            return None
+        if name in self.poisoned:
+            raise ImportError(f"{name} は読み込みの途中で止まったことがあるため、読み込みません（import 時の無限ループなど）")
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _WatchedLoader(spec.loader, name)
+        return spec
+
+
+class _WatchedLoader(importlib.abc.Loader):
+    def __init__(self, loader, name):
+        self.loader, self.name = loader, name
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        state = json.loads(Path(LOADING_MARKER).read_text(encoding="utf-8")) if Path(LOADING_MARKER).exists() else {}
+        _mark_loading({**state, "module": self.name})
+        self.loader.exec_module(module)
+        if state:
+            _mark_loading(state)
 
 
 def _bare_package():
@@ -251,14 +296,18 @@ def to_plain(value, depth=0):
 # --- runners: how each kind of unit is called -------------------------------------------------
 
 
-def _swap_in(module, case, standins):
-    """Put the trusted stand-ins in place of the unit's sub-units (submodules and called functions)."""
+def _swap_functions(case, standins):
+    """Put the trusted stand-ins in place of the package functions the unit calls."""
+    for name in case.get("swap_functions", []):
+        _patch_function(name, standins[name])
+
+
+def _swap_modules(module, case, standins):
+    """Put the trusted stand-ins in place of the unit's submodules."""
     for path, spec in case.get("swap_modules", {}).items():
         owner, _, attr = path.rpartition(".")
         parent = module.get_submodule(owner) if owner else module
         setattr(parent, attr, standins[spec["standin"]](**spec.get("init", {})))
-    for name in case.get("swap_functions", []):
-        _patch_function(name, standins[name])
 
 
 def _patch_function(name, replacement):
@@ -273,13 +322,14 @@ def _dtype(case):
 
 
 def run_function(target, case, inputs, standins):
-    _swap_in(None, {"swap_functions": case.get("swap_functions", [])}, standins)
+    _swap_functions(case, standins)
     return target.obj(*inputs.get("args", []), **case.get("kwargs", {}), **inputs.get("tensor_kwargs", {}))
 
 
 def run_module(target, case, inputs, standins):
+    _swap_functions(case, standins)  # before construction: __init__ may call them (PositionalEncoding's table)
     module = target.obj(**case["init"])
-    _swap_in(module, case, standins)
+    _swap_modules(module, case, standins)
     module.load_state_dict(inputs["state"])
     module.to(_dtype(case))
     module.train(case.get("train", False))
@@ -294,7 +344,7 @@ def run_training(target, case, inputs, standins):
     model = standins[case["model"]](**case["model_init"])
     model.load_state_dict(inputs["state"])
     model.train(case.get("start_in_train_mode", False))
-    _swap_in(None, {"swap_functions": case.get("swap_functions", [])}, standins)
+    _swap_functions(case, standins)
     criterion = torch.nn.CrossEntropyLoss(ignore_index=case.get("ignore_index", 0))
     batches = list(zip(inputs.get("sources", []), inputs.get("targets", [])))
     call = case["call"]

@@ -15,6 +15,7 @@ STANDINS = {
     "scaled_dot_product_attention": "attention",
     "MultiHeadAttention": "multi_head",
     "FeedForward": "feed_forward",
+    "sinusoidal_encoding": "sinusoid",
     "PositionalEncoding": "positional",
     "EncoderLayer": "layers",
     "DecoderLayer": "layers",
