@@ -133,10 +133,16 @@ def _clone(inputs):
 
 
 def make_scratch_base():
-    """A folder for the jobs' scratch folders, outside /tmp (which the sandbox replaces with its own)."""
+    """A folder for the jobs' scratch folders that the sandbox's user can reach.
+
+    Preferably under build/, outside /tmp (which the sandbox then replaces with a private tmpfs);
+    when a folder above the checkout is closed to other users, in the system's temporary folder.
+    """
     base = ROOT / "build" / "scratch"
     base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="batch-", dir=base))
+    if not all(folder.stat().st_mode & 0o001 for folder in [base, *base.parents]):
+        base = Path(tempfile.gettempdir())
+    return Path(tempfile.mkdtemp(prefix="jisaku-scratch-", dir=base))
 
 
 # --- the sandboxed worker pool ------------------------------------------------------------------
