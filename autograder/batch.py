@@ -1,6 +1,7 @@
 """Grade a batch: N sandbox workers, a progress bar, reports per submission, the gradebook and its CSV."""
 
 import queue
+import traceback
 import shutil
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -55,6 +56,12 @@ def _grade_all(grader, submissions, gradebook, out_dir, jobs, progress):
         zygote = zygotes.get()
         try:
             return grader.grade(submission, zygote, scratch_base)
+        except Exception as error:  # a fault of the grader itself costs this submission, never the batch
+            traceback.print_exc()
+            zygote.close()
+            zygote = grader.start_zygote(scratch_base)
+            started.append(zygote)
+            return grader.failed(submission, error)
         finally:
             zygotes.put(zygote)
 

@@ -233,6 +233,14 @@ class Grader:
         result.execution_time = round(time.monotonic() - started, 3)
         return result
 
+    def failed(self, submission, error):
+        """The result when grading itself broke down: every case failed, the reason said."""
+        result = SubmissionResult(submission.student_id, submission.content_hash, problems=list(submission.problems))
+        message = f"採点の途中で採点側のエラーが起きました（{type(error).__name__}）。先生に知らせてください。"
+        for unit in self.catalog.units:
+            result.cases += self._results(unit, "error", message)
+        return result
+
     def _results(self, unit, category, message):
         """Every case of `unit` failed for one reason."""
         return [CaseResult(unit.name, case.name, 0.0, self.catalog.points(unit, case), "failed", category, message)
@@ -291,15 +299,18 @@ class Grader:
         """
         total = sum(len(unit.cases) for unit in units)
         outcomes, start, deadline, poisoned = {}, 0, time.monotonic() + self.limits.submission_seconds, set()
+        results_dir = job_dir.parent / "results"  # the grader's: the sandbox's user cannot write here
+        results_dir.mkdir(mode=0o755)
         while start < total:
             self._lay_out_job(job_dir, files, self._job_spec(units, start, poisoned), units)
             remaining = max(0.0, deadline - time.monotonic())
-            reply = zygote.run({"job_dir": str(job_dir), "case_timeout": self.limits.case_seconds, "total_seconds": remaining,
+            reply = zygote.run({"job_dir": str(job_dir), "results_dir": str(results_dir),
+                                "case_timeout": self.limits.case_seconds, "total_seconds": remaining,
                                 "cpu_seconds": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
                                 "output_mb": self.limits.output_mb, "max_processes": self.limits.max_processes})
             result.isolation = reply.get("isolation") or result.isolation
             for index in range(start, total):
-                path = job_dir / f"{worker.RESULT_PREFIX}{index:03d}.pt"
+                path = results_dir / f"{worker.RESULT_PREFIX}{index:03d}.pt"
                 if not path.exists():
                     break
                 outcomes[index] = _load_result(path)
@@ -309,9 +320,9 @@ class Grader:
                     outcomes[index] = {"ok": False, "kind": "budget", "error": "時間切れ",
                                        "message": "提出全体の制限時間を超えたため、このケースは実行しませんでした。"}
                 break
-            loading = job_dir / worker.LOADING_MARKER
-            if start < total and loading.exists():
-                start = self._fail_loading_unit(units, json.loads(loading.read_text(encoding="utf-8")), reply, outcomes, poisoned)
+            loading = _read_loading_marker(job_dir / worker.LOADING_MARKER, units)
+            if start < total and loading:
+                start = self._fail_loading_unit(units, loading, reply, outcomes, poisoned)
             elif start < total:
                 outcomes[start] = _stopped(reply)
                 start += 1
@@ -368,6 +379,19 @@ class Grader:
         if category in ("exception", "timeout") and "未実装" not in detail:
             message += f"\nよくある原因: {case.cause}"
         return CaseResult(unit.name, case.name, 0.0, points, "failed", category, message)
+
+
+def _read_loading_marker(path, units):
+    """The worker's note of which unit (and module) was loading, or None. The job folder is the student's,
+    so the note is checked, never trusted: an unreadable note or an unknown unit counts as no note."""
+    try:
+        loading = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(loading, dict) or loading.get("unit") not in {unit.name for unit in units}:
+        return None
+    module = loading.get("module")
+    return {"unit": loading["unit"], "module": module if isinstance(module, str) and module.startswith("transformer.") else None}
 
 
 def _load_result(path):

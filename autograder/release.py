@@ -27,7 +27,8 @@ from nbgrader.preprocessors import (
 
 from .paths import ASSIGNMENTS, ROOT, SOLUTIONS
 
-PYTHON_STUB = '# TODO: 上のコメントと docstring の約束どおりに実装してください。\nraise NotImplementedError("未実装: {name}")'
+NAME_PLACEHOLDER = "__JISAKU_UNIT_NAME__"
+PYTHON_STUB = f'# TODO: 上のコメントと docstring の約束どおりに実装してください。\nraise NotImplementedError("未実装: {NAME_PLACEHOLDER}")'
 NOTEBOOK_STUB = '# TODO: 上の説明のとおりに実装してください。\nraise NotImplementedError("未実装です")'
 STUDENT_REQUIREMENTS = ["torch", "numpy", "matplotlib", "matplotlib-fontja", "tqdm", "pytest"]
 SKIPPED_NAMES = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
@@ -41,8 +42,8 @@ def stub_python(source):
     ClearSolutions(code_stub={"python": PYTHON_STUB})._replace_solution_region(cell, "python")
     lines = cell.source.split("\n")
     for index, line in enumerate(lines):
-        if "{name}" in line:
-            lines[index] = line.replace("{name}", enclosing_name(lines, index))
+        if NAME_PLACEHOLDER in line:
+            lines[index] = line.replace(NAME_PLACEHOLDER, enclosing_name(lines, index))
     return "\n".join(lines)
 
 

@@ -6,13 +6,14 @@ case inputs (INPUTS, written by the trusted side), enters its own mount and netw
 with the HIDE_JSON paths covered and /tmp replaced by a private tmpfs (unless SCRATCH, where the
 job folders live, is inside it), then serves requests, one JSON line each on stdin:
 
-    {"job_dir": ".../scratch/job", "case_timeout": 5, "total_seconds": 300, "cpu_seconds": 300,
-     "memory_mb": 2048, "output_mb": 8, "max_processes": 64}
+    {"job_dir": ".../scratch/job", "results_dir": ".../scratch/results", "case_timeout": 3,
+     "total_seconds": 300, "cpu_seconds": 300, "memory_mb": 2048, "output_mb": 8, "max_processes": 64}
 
 For each request it forks a child, which isolates itself further (a new PID namespace, rlimits,
 an unprivileged user), changes into `job_dir` and runs `autograder.worker.run_job()`. The worker writes one
 result file per finished case, so the zygote can see progress: a case that runs longer than
-`case_timeout` gets the whole process tree killed. The reply is one JSON line:
+`case_timeout` gets the whole process tree killed. Each finished result file is moved at once
+into `results_dir`, which only the grader can write, so later student code cannot rewrite it. The reply is one JSON line:
 
     {"status": "finished" | "timeout" | "budget" | "crashed", "returncode": int, "signal": int,
      "cases_done": int, "isolation": [...]}
@@ -155,9 +156,20 @@ def _child(request, report_fd):
     os._exit(worker.run_job(job))
 
 
-def _cases_done(job_dir):
+def _collect_results(job_dir, results_dir):
+    """Move finished result files out of the job folder, where the student's code can no longer touch them.
+
+    Returns how many results have been collected so far.
+    """
     try:
-        return sum(name.startswith(RESULT_PREFIX) for name in os.listdir(job_dir))
+        for name in os.listdir(job_dir):
+            if name.startswith(RESULT_PREFIX) and name.endswith(".pt"):
+                source, target = os.path.join(job_dir, name), os.path.join(results_dir, name)
+                if os.path.exists(target):
+                    os.unlink(source)  # the first result for a case stands: nothing rewrites it later
+                else:
+                    os.replace(source, target)
+        return sum(name.startswith(RESULT_PREFIX) for name in os.listdir(results_dir))
     except OSError:
         return 0
 
@@ -182,7 +194,7 @@ def run_request(request):
         if finished:
             status = wait_status
             break
-        now_done = _cases_done(request["job_dir"])
+        now_done = _collect_results(request["job_dir"], request["results_dir"])
         if now_done != done:
             done, last_progress = now_done, time.monotonic()
         elif time.monotonic() - last_progress > request["case_timeout"] or time.monotonic() > deadline:
@@ -211,7 +223,7 @@ def _reply(state, status, request, read_fd):
         "status": state,
         "returncode": code,
         "signal": -code if code < 0 else (code - 128 if code > 128 else 0),
-        "cases_done": _cases_done(request["job_dir"]),
+        "cases_done": _collect_results(request["job_dir"], request["results_dir"]),
         "isolation": isolation,
     }
 

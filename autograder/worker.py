@@ -11,6 +11,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import json
+import os
 import random
 import sys
 import traceback
@@ -130,7 +131,10 @@ def _seed(seed):
 
 
 def _write_result(index, result):
-    torch.save(result, f"{RESULT_PREFIX}{index:03d}.pt")
+    """Write, then rename: the sandbox collects only complete files."""
+    name = f"{RESULT_PREFIX}{index:03d}.pt"
+    torch.save(result, f".{name}.partial")
+    os.replace(f".{name}.partial", name)
 
 
 def _error_result(kind, error):
@@ -161,7 +165,8 @@ LOADING_MARKER = "loading.json"  # present while a unit's code is being imported
 
 
 def _mark_loading(state):
-    Path(LOADING_MARKER).write_text(json.dumps(state), encoding="utf-8")
+    Path(f".{LOADING_MARKER}.partial").write_text(json.dumps(state), encoding="utf-8")
+    os.replace(f".{LOADING_MARKER}.partial", LOADING_MARKER)
 
 
 class _StudentImportWatch(importlib.abc.MetaPathFinder):

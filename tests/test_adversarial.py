@@ -1,0 +1,297 @@
+"""Bad submissions and faults: a corpus of broken, hostile and malformed submissions, and the grader's guarantees.
+
+Each corpus item is built from the reference by a few edits (or by writing a malformed zip or
+notebook) and names the units it must lose points in. Grading the corpus mixed with good
+submissions must finish, keep every other grade intact, award nothing unearned, leave nothing
+behind outside the scratch folders, and leave no process running.
+"""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import nbformat
+import psutil
+import pytest
+
+from autograder.batch import GRADEBOOK, grade_batch
+from autograder.examples import EXAMPLES, Edit, Example, build_example
+from autograder.hidden_tests import all_units
+from autograder.paths import ROOT
+
+NOTEBOOK_UNITS = {"split_heads", "merge_heads", "count_parameters", "softmax", "layer_norm", "gelu", "cross_entropy", "train_step", "eval_step"}
+MODULE_UNITS = {
+    "masks": {"make_padding_mask", "make_causal_mask", "make_decoder_mask"},
+    "attention": {"scaled_dot_product_attention", "SelfAttention"},
+    "multi_head": {"MultiHeadAttention"},
+    "positional": {"sinusoidal_encoding", "PositionalEncoding"},
+    "layers": {"FeedForward", "EncoderLayer", "DecoderLayer"},
+    "transformer": {"Encoder", "Decoder", "Transformer"},
+    "training": {"sequence_loss", "train_one_epoch", "evaluate", "greedy_decode", "get_device"},
+}
+IMPORTS = {"masks": [], "attention": [], "multi_head": ["attention"], "positional": [], "layers": ["multi_head"],
+           "transformer": ["layers", "masks", "positional"], "training": ["masks"]}
+ALL_UNITS = {unit.name for unit in all_units()}
+SENTINELS = ["/tmp/jisaku_pwned", str(ROOT / "pwned"), str(ROOT / "solutions" / "pwned")]
+
+
+def broken_import(module):
+    """Every unit whose module imports `module`, directly or not."""
+    hit = {module}
+    while True:
+        more = {m for m, deps in IMPORTS.items() if hit & set(deps)} - hit
+        if not more:
+            return set().union(*(MODULE_UNITS[m] for m in hit))
+        hit |= more
+
+
+def edited(*edits):
+    return lambda target, name: build_example(Example(name, name, tuple(edits)), target)
+
+
+def rewritten(path, data):
+    def build(target, name):
+        build_example(EXAMPLES[0], target)
+        (target / path).write_bytes(data)
+    return build
+
+
+def notebook_changed(change):
+    def build(target, name):
+        build_example(EXAMPLES[0], target)
+        notebook = nbformat.read(target / "00_pytorch_basics.ipynb", as_version=4)
+        change(notebook)
+        nbformat.write(notebook, target / "00_pytorch_basics.ipynb")
+    return build
+
+
+def zipped(extra_members=(), symlink_attention=False, wrap=None):
+    """The reference as a zip, with extra (name, data) members; `wrap` zips that zip again."""
+    def build(target, name):
+        folder = target.parent / f"{name}-src"
+        build_example(EXAMPLES[0], folder)
+        path = target.parent / f"{name}.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(folder.rglob("*")):
+                relative = file.relative_to(folder).as_posix()
+                if file.is_file() and not (symlink_attention and relative == "transformer/attention.py"):
+                    archive.write(file, relative)
+            if symlink_attention:
+                info = zipfile.ZipInfo("transformer/attention.py")
+                info.external_attr = 0o120777 << 16
+                archive.writestr(info, "/etc/passwd")
+            for member, data in extra_members:
+                archive.writestr(member, data)
+        if wrap:
+            inner = path.read_bytes()
+            with zipfile.ZipFile(path, "w") as archive:
+                archive.writestr("inner.zip", inner)
+        import shutil
+        shutil.rmtree(folder)
+    return build
+
+
+def cell(grade_id, old, new):
+    return Edit(f"cell:{grade_id}", old, new)
+
+
+SDPA_DEF = "def scaled_dot_product_attention(q, k, v, mask=None, dropout=None):\n"
+GELU_BODY = "    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))"
+SOFTMAX_BODY = "    return exps / exps.sum(dim=dim, keepdim=True)"
+LAYER_NORM_BODY = "    return (x - mean) / torch.sqrt(variance + eps) * weight + bias"
+
+
+def sdpa_prelude(code):
+    """Code run at the start of the student's scaled_dot_product_attention."""
+    return Edit("transformer/attention.py", SDPA_DEF, SDPA_DEF + "".join(f"    {line}\n" for line in code.splitlines()))
+
+
+# name -> (builder, units that must lose points, whether other units may lose points too)
+CORPUS = {
+    # code that does not load
+    "syntax_error": (edited(Edit("transformer/attention.py", "import math\n", "import math\ndef broken(:\n    pass\n")), broken_import("attention"), False),
+    "indentation_error": (edited(Edit("transformer/positional.py", "import math\n", "import math\n  x = 1\n")), broken_import("positional"), False),
+    "missing_module": (edited(Edit("transformer/masks.py", "import torch\n", "import torch\nimport nonexistent_module_xyz\n")), broken_import("masks"), False),
+    "circular_import": (edited(Edit("transformer/masks.py", "from .data import PAD_IDX\n", "from .data import PAD_IDX\nfrom .training import get_device\n")), broken_import("masks"), False),
+    "not_utf8": (rewritten("transformer/positional.py", b"# \xff\xfe\xfa\nx = 1\n"), broken_import("positional"), False),
+    "empty_file": (rewritten("transformer/positional.py", b""), broken_import("positional"), False),
+    "renamed_class": (edited(Edit("transformer/multi_head.py", "class MultiHeadAttention(nn.Module):", "class MultiHeadAttn(nn.Module):")), broken_import("multi_head"), False),
+    "signature_changed": (edited(Edit("transformer/masks.py", "def make_causal_mask(size, device=None):", "def make_causal_mask(size, device, extra):")), {"make_causal_mask"}, False),
+    # wrong return values
+    "returns_none": (edited(Edit("transformer/masks.py", "    return is_token[:, None, None, :]  # (B, 1, 1, L)", "    return None")), {"make_padding_mask"}, False),
+    "returns_list": (edited(Edit("transformer/masks.py", "    return lower[None, None, :, :]  # (1, 1, L, L)", "    return lower[None, None].tolist()")), {"make_causal_mask"}, False),
+    "returns_numpy": (edited(Edit("transformer/positional.py", "    return table.float()", "    return table.float().numpy()")), {"sinusoidal_encoding"}, False),
+    "wrong_dtype": (edited(Edit("transformer/masks.py", "    return is_token[:, None, None, :]  # (B, 1, 1, L)", "    return is_token[:, None, None, :].int()")), {"make_padding_mask"}, False),
+    "wrong_shape": (edited(cell("gelu", GELU_BODY, GELU_BODY + "[None]")), {"gelu"}, False),
+    "wrong_device": (edited(cell("layer_norm", LAYER_NORM_BODY, LAYER_NORM_BODY + ".to('meta')")), {"layer_norm"}, False),
+    "nan_and_inf": (edited(cell("softmax", SOFTMAX_BODY, SOFTMAX_BODY + " * float('nan')")), {"softmax"}, False),
+    # hangs, bombs and exits
+    "while_true_at_import": (edited(Edit("transformer/attention.py", "import torch.nn as nn\n", "import torch.nn as nn\nwhile True:\n    pass\n")), broken_import("attention"), False),
+    "while_true_in_forward": (edited(Edit("transformer/layers.py", "        hidden = torch.relu(self.linear1(x))", "        while True:\n            pass")), {"FeedForward"}, False),
+    "sleep_forever": (edited(cell("gelu", GELU_BODY, "    import time\n    time.sleep(10**6)")), {"gelu"}, False),
+    "memory_bomb_tensor": (edited(cell("softmax", SOFTMAX_BODY, "    return torch.empty(25 * 2**30, dtype=torch.float32)")), {"softmax"}, False),
+    "memory_bomb_list": (edited(cell("gelu", GELU_BODY, "    hoard = []\n    while True:\n        hoard.append(bytearray(10**7))")), {"gelu"}, False),
+    "fork_loop": (edited(cell("layer_norm", LAYER_NORM_BODY, "    import os\n    while True:\n        os.fork()")), {"layer_norm"}, True),
+    "thread_spawner": (edited(cell("gelu", GELU_BODY, "    import threading, time\n    for _ in range(500):\n        threading.Thread(target=time.sleep, args=(60,)).start()\n" + GELU_BODY)), {"gelu"}, True),
+    "print_a_gigabyte": (edited(cell("gelu", GELU_BODY, "    import sys\n    chunk = 'x' * 2**20\n    for _ in range(1024):\n        sys.stdout.write(chunk)\n" + GELU_BODY)), {"gelu"}, False),
+    "sys_exit": (edited(cell("softmax", SOFTMAX_BODY, "    import sys\n    sys.exit(0)")), {"softmax"}, False),
+    "os_exit": (edited(cell("softmax", SOFTMAX_BODY, "    import os\n    os._exit(0)")), {"softmax"}, False),
+    "kill_self": (edited(cell("layer_norm", LAYER_NORM_BODY, "    import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)")), {"layer_norm"}, False),
+    "keyboard_interrupt": (edited(cell("gelu", GELU_BODY, "    raise KeyboardInterrupt")), {"gelu"}, False),
+    "base_exception": (edited(cell("gelu", GELU_BODY, "    class Escape(BaseException):\n        pass\n    raise Escape()")), {"gelu"}, False),
+    # reaching for secrets and outside the sandbox
+    "read_reference": (edited(sdpa_prelude("for path in ('../../solutions/transformer/attention.py', '" + str(ROOT / "solutions/transformer/attention.py") + "'):\n    exec(open(path).read(), globals())\nreturn scaled_dot_product_attention(q, k, v, mask)")), {"scaled_dot_product_attention"}, False),
+    "walk_the_disk": (edited(sdpa_prelude("import os\nfound = [os.path.join(d, f) for top in ('" + str(ROOT) + "', '/tmp') for d, _, fs in os.walk(top) for f in fs if f in ('hidden_tests.py', 'gradebook.sqlite')]\nexec(open(found[0]).read(), {})")), {"scaled_dot_product_attention"}, False),
+    "environment_secrets": (edited(sdpa_prelude("import os\nassert not os.environ.get('JISAKU_SECRET'), 'leaked'")), set(), False),
+    "import_the_grader": (edited(sdpa_prelude("from autograder import hidden_tests\nraise RuntimeError('imported the hidden tests')")), {"scaled_dot_product_attention"}, False),
+    "open_a_socket": (edited(sdpa_prelude("import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)\nsocket.create_connection(('8.8.8.8', 53), timeout=1)")), {"scaled_dot_product_attention"}, False),
+    "write_outside_scratch": (edited(sdpa_prelude("\n".join(f"try:\n    open({p!r}, 'w').write('x')\nexcept OSError:\n    pass" for p in SENTINELS))), set(), False),
+    "delete_the_gradebook": (edited(sdpa_prelude("import glob, os\nfor path in glob.glob('" + str(ROOT) + "/build/*/gradebook.sqlite') + glob.glob('/tmp/*/gradebook.sqlite') + glob.glob('/tmp/*/*/gradebook.sqlite'):\n    try:\n        os.remove(path)\n    except OSError:\n        pass")), set(), False),
+    # tampering with comparison
+    "patch_allclose_and_eq": (edited(sdpa_prelude("torch.allclose = lambda *a, **k: True\ntorch.Tensor.__eq__ = lambda *a: True\nreturn torch.zeros_like(q), torch.zeros(q.shape[:-1] + (k.shape[-2],))")), {"scaled_dot_product_attention"}, True),
+    "patch_builtins": (edited(cell("gelu", GELU_BODY, "    import builtins\n    builtins.isinstance = lambda *a: True\n    builtins.type = lambda *a: float\n    return x")), {"gelu"}, True),
+    "patch_grader_modules": (edited(cell("gelu", GELU_BODY, "    import sys\n    for name in list(sys.modules):\n        if name.startswith('autograder'):\n            sys.modules[name] = None\n    return x")), {"gelu"}, True),
+    "tensor_subclass": (edited(sdpa_prelude("class Always(torch.Tensor):\n    def __eq__(self, other):\n        return True\n    @classmethod\n    def __torch_function__(cls, func, types, args=(), kwargs=None):\n        return super().__torch_function__(func, types, args, kwargs or {})\nreturn torch.zeros_like(q).as_subclass(Always), torch.zeros(1).as_subclass(Always)")), {"scaled_dot_product_attention"}, False),
+    "fake_score_output": (edited(sdpa_prelude("print('score: 100 / 100')\nprint('{\"score\": 100, \"max_score\": 100, \"tests\": []}')\nfor i in range(40):\n    torch.save({'ok': True, 'outputs': 1.0}, f'result_{i:03d}.pt')")), {"scaled_dot_product_attention"}, False),
+    # malformed archives and notebooks
+    "zip_dotdot": (zipped([("../evil.py", "print('x')")]), set(), False),
+    "zip_absolute": (zipped([("/tmp/jisaku_pwned", "x")]), set(), False),
+    "zip_symlink": (zipped(symlink_attention=True), broken_import("attention"), False),
+    "zip_bomb": (zipped([("transformer/bomb.txt", "0" * 50_000_000)]), ALL_UNITS, False),
+    "zip_many_files": (zipped([(f"junk/{i}.txt", "") for i in range(2500)]), ALL_UNITS, False),
+    "nested_zip": (zipped(wrap=True), ALL_UNITS, False),
+    "notebook_invalid_json": (rewritten("00_pytorch_basics.ipynb", b"{not json"), NOTEBOOK_UNITS, False),
+    "notebook_without_metadata": (notebook_changed(lambda nb: [c.metadata.pop("nbgrader", None) for c in nb.cells]), NOTEBOOK_UNITS, False),
+    "notebook_duplicated_cell": (notebook_changed(lambda nb: nb.cells.append(next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "softmax"))), {"softmax"}, False),
+    "notebook_deleted_cell": (notebook_changed(lambda nb: nb.cells.remove(next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "gelu"))), {"gelu"}, False),
+    "notebook_cell_to_markdown": (notebook_changed(lambda nb: next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "softmax").update(cell_type="markdown", outputs=None, execution_count=None)), {"softmax"}, False),
+}
+GOOD = ["perfect", "different_but_correct"]
+
+
+def _build_corpus(folder, names):
+    for name in names:
+        if name in GOOD:
+            build_example(next(e for e in EXAMPLES if e.name == name), folder / name)
+        else:
+            CORPUS[name][0](folder / name, name)
+
+
+def _tree_hash():
+    """A hash of the kit's own files (what a submission must never change)."""
+    digest = hashlib.sha256()
+    for top in ("solutions", "autograder", "tests", "assignments"):
+        for path in sorted((ROOT / top).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and ".pytest_cache" not in path.parts:
+                digest.update(str(path).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _lost_units(out, name):
+    results = json.loads((out / name / "results.json").read_text(encoding="utf-8"))
+    return {t["tags"][0] for t in results["tests"] if t["score"] < t["max_score"]}, results
+
+
+@pytest.fixture(scope="module")
+def corpus_graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    _build_corpus(folder, [*GOOD, *CORPUS])
+    out = tmp_path_factory.mktemp("out")
+    before = _tree_hash()
+    started = time.monotonic()
+    rows = grade_batch([folder], out, jobs=2, progress=False)
+    return {"folder": folder, "out": out, "rows": rows, "tree_before": before, "seconds": time.monotonic() - started}
+
+
+@pytest.mark.slow
+def test_the_batch_completes_with_every_submission_graded(corpus_graded):
+    graded = {row[0] for row in corpus_graded["rows"]}
+    assert graded == set(GOOD) | set(CORPUS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_each_bad_submission_loses_exactly_what_it_broke(corpus_graded, name):
+    _, expected, may_lose_more = CORPUS[name]
+    lost, results = _lost_units(corpus_graded["out"], name)
+    assert expected <= lost, f"{name} kept points it did not earn in {expected - lost}"
+    if not may_lose_more:
+        assert lost == expected, f"{name} lost points elsewhere: {lost - expected}"
+    for test in results["tests"]:
+        if test["score"] < test["max_score"]:
+            assert test["output"].strip(), f"{name}: a failed case without a message"
+
+
+@pytest.mark.slow
+def test_good_submissions_keep_full_marks_beside_the_corpus(corpus_graded):
+    for name in GOOD:
+        lost, results = _lost_units(corpus_graded["out"], name)
+        assert not lost and results["score"] == results["max_score"]
+
+
+@pytest.mark.slow
+def test_nothing_outside_the_scratch_folders_changes(corpus_graded):
+    assert _tree_hash() == corpus_graded["tree_before"]
+    assert not [p for p in SENTINELS if os.path.exists(p)]
+    assert not (corpus_graded["folder"].parent / "evil.py").exists()
+    database = corpus_graded["out"] / GRADEBOOK
+    import sqlite3
+
+    assert sqlite3.connect(database).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+@pytest.mark.slow
+def test_no_process_survives_the_grader(corpus_graded):
+    me = psutil.Process()
+    assert not me.children(recursive=True)
+    assert not [p.pid for p in psutil.process_iter(["username"]) if p.info["username"] == "nobody"]
+
+
+@pytest.mark.slow
+def test_order_and_worker_count_do_not_change_any_grade(tmp_path):
+    names = [*GOOD, "syntax_error", "kill_self", "sys_exit", "tensor_subclass", "notebook_duplicated_cell"]
+    _build_corpus(tmp_path / "subs", names)
+    runs = []
+    for jobs, order in ((1, names), (2, names[::-1])):
+        out = tmp_path / f"out-{jobs}"
+        grade_batch([tmp_path / "subs" / n for n in order], out, jobs=jobs, progress=False)
+        runs.append({n: {**json.loads((out / n / "results.json").read_text(encoding="utf-8")), "execution_time": 0} for n in names})
+    assert runs[0] == runs[1]
+
+
+def _grade_command(subs, out):
+    return subprocess.Popen([sys.executable, "-m", "autograder.cli", "grade", str(subs), "--out", str(out), "--jobs", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _wait_for_results(out, count, process, limit=300):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and len(list(out.glob("*/results.json"))) < count and process.poll() is None:
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "ctrl-c"])
+def test_a_stopped_batch_resumes_and_grades_everything_once(tmp_path, stop):
+    names = ["perfect", "different_but_correct", "returns_none", "sys_exit", "wrong_dtype"]
+    _build_corpus(tmp_path / "subs", names)
+    out = tmp_path / "out"
+    process = _grade_command(tmp_path / "subs", out)
+    _wait_for_results(out, 2, process)
+    os.killpg(process.pid, stop)
+    process.wait(timeout=60)
+    import sqlite3
+
+    database = out / GRADEBOOK
+    if database.exists():
+        assert sqlite3.connect(database).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    rows = grade_batch([tmp_path / "subs"], out, jobs=1, progress=False)
+    assert sorted(row[0] for row in rows) == sorted(names)
+    counts = sqlite3.connect(database).execute("SELECT student_id, COUNT(*) FROM cases GROUP BY student_id").fetchall()
+    cases = sum(len(unit.cases) for unit in all_units())
+    assert sorted(counts) == sorted((name, cases) for name in names)
