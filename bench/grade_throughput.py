@@ -23,9 +23,7 @@ The target for ours is 50 submissions in under 60 s.
 """
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,10 +33,7 @@ import torch
 
 from autograder.batch import grade_batch
 from autograder.examples import EXAMPLES, NOTEBOOK, build_example
-from autograder.paths import SOLUTIONS
-from autograder.release import NOTEBOOK_STUB
-
-NBGRADER = str(Path(sys.executable).parent / "nbgrader")
+from autograder.nbgrader_course import ASSIGNMENT, make_course, run_nbgrader
 TARGET_SUBMISSIONS, TARGET_SECONDS = 50, 60.0
 
 
@@ -64,37 +59,15 @@ def time_ours(submissions, out_dir, jobs):
     return time.perf_counter() - start, rows
 
 
-def _nbgrader(course, *args):
-    bin_dir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH
-    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    result = subprocess.run([NBGRADER, *args], cwd=course, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-
-
-def make_course(course):
-    """A course folder with the assignment `kit` generated from a copy of solutions/."""
-    course.mkdir(parents=True)
-    (course / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        "c.CourseDirectory.course_id = 'jisaku'\n"
-        f"c.ClearSolutions.code_stub = {{'python': {NOTEBOOK_STUB!r}}}\n"
-        "c.Execute.timeout = 300\n",
-        encoding="utf-8",
-    )
-    shutil.copytree(SOLUTIONS, course / "source" / "kit", ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
-    _nbgrader(course, "generate_assignment", "kit", "--create", "--force")
-
-
 def time_nbgrader(course, students):
     """Copy the notebook and the package of each student into submitted/, then time autograde."""
     for student in students:
-        target = course / "submitted" / student.name / "kit"
+        target = course / "submitted" / student.name / ASSIGNMENT
         target.mkdir(parents=True)
         shutil.copy(student / NOTEBOOK, target / NOTEBOOK)
         shutil.copytree(student / "transformer", target / "transformer")
     start = time.perf_counter()
-    _nbgrader(course, "autograde", "kit", "--create", "--force")
+    run_nbgrader(course, "autograde", ASSIGNMENT, "--create", "--force")
     return time.perf_counter() - start
 
 
@@ -102,7 +75,7 @@ def nbgrader_scores(course):
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        return {s.student.id: (s.score, s.max_score) for s in gradebook.assignment_submissions("kit")}
+        return {s.student.id: (s.score, s.max_score) for s in gradebook.assignment_submissions(ASSIGNMENT)}
 
 
 def main(argv=None):

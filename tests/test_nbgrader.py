@@ -1,43 +1,20 @@
 """nbgrader itself, run as a teacher would, agrees with our release and gives the solutions full marks."""
 
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
+from autograder.nbgrader_course import make_course, run_nbgrader
 from autograder.paths import ASSIGNMENTS, SOLUTIONS
-from autograder.release import NOTEBOOK_STUB
 
-NBGRADER = str(Path(sys.executable).parent / "nbgrader")
 GRADED_NOTEBOOK = "00_pytorch_basics.ipynb"
-
-
-def _nbgrader(course, *args):
-    # nbgrader runs `alembic` from PATH: put the environment's bin folder first even when it is not activated.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = subprocess.run([NBGRADER, *args], cwd=course, capture_output=True, text=True, timeout=600, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """A course folder whose source assignment `kit` holds the source notebooks and the package."""
-    course = tmp_path_factory.mktemp("course")
-    (course / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        "c.CourseDirectory.course_id = 'jisaku'\n"
-        f"c.ClearSolutions.code_stub = {{'python': {NOTEBOOK_STUB!r}}}\n"
-        "c.Execute.timeout = 300\n",
-        encoding="utf-8",
-    )
-    source = course / "source" / "kit"
-    shutil.copytree(SOLUTIONS, source, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
-    _nbgrader(course, "generate_assignment", "kit", "--create", "--force")
-    return course
+    return make_course(tmp_path_factory.mktemp("course") / "course")
 
 
 def _graded_cells(path):
@@ -60,7 +37,7 @@ def test_nbgrader_autograde_gives_the_solutions_full_marks(course):
     submitted.mkdir(parents=True)
     shutil.copy(SOLUTIONS / GRADED_NOTEBOOK, submitted / GRADED_NOTEBOOK)
     shutil.copytree(SOLUTIONS / "transformer", submitted / "transformer")
-    _nbgrader(course, "autograde", "kit", "--create", "--force")
+    run_nbgrader(course, "autograde", "kit", "--create", "--force")
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         submission = gradebook.find_submission("kit", "reference")
         assert submission.max_score > 0
