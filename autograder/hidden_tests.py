@@ -396,8 +396,10 @@ def training_units():
             decode_case("rows ending early", "EOS の後は PAD で埋まり、全部の行が終わったら止まること", "EOS の後もトークンを出し続けている、または PAD で埋めていない", 0.5, [4, 4, 2, 5], 8, seed=3),
             decode_case("batch 1, max_len 3", "B=1・max_len=3（BOS を含めて 3 トークンまで）", "max_len を BOS を除いた長さとして扱っている", 0.0, [3], 3, seed=2),
         ], standins=[*standins, *MASK_FUNCTIONS]),
-        Unit("get_device", _package("training", "get_device"), "function", [
-            _function_case("device choice", "使えるデバイスを cuda → mps → cpu の順に選ぶこと", "torch.device ではなく文字列を返している、または cpu を決め打ちしている", lambda: [], atol=0),
+        Unit("get_device", _package("training", "get_device"), "device_choice", [
+            Case("cuda and mps present", "cuda があれば cuda を選ぶこと", "cuda より mps を先に調べている、または torch.device ではなく文字列を返している", {"cuda": True, "mps": True}, dict, 0),
+            Case("only mps present", "cuda がなければ mps を選ぶこと", "mps を調べていない", {"cuda": False, "mps": True}, dict, 0),
+            Case("neither present", "どちらもなければ cpu を選ぶこと", "cpu 以外を決め打ちしている", {"cuda": False, "mps": False}, dict, 0),
         ]),
     ]
 

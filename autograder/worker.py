@@ -331,6 +331,17 @@ def run_function(target, case, inputs, standins):
     return target.obj(*inputs.get("args", []), **case.get("kwargs", {}), **inputs.get("tensor_kwargs", {}))
 
 
+def run_device_choice(target, case, inputs, standins):
+    """get_device with the accelerators the case pretends are present."""
+    saved = torch.cuda.is_available, torch.backends.mps.is_available
+    torch.cuda.is_available = lambda: case["cuda"]
+    torch.backends.mps.is_available = lambda: case["mps"]
+    try:
+        return target.obj()
+    finally:
+        torch.cuda.is_available, torch.backends.mps.is_available = saved
+
+
 def run_module(target, case, inputs, standins):
     _swap_functions(case, standins)  # before construction: __init__ may call them (PositionalEncoding's table)
     module = target.obj(**case["init"])
@@ -379,6 +390,7 @@ def run_count_parameters(target, case, inputs, standins):
 
 RUNNERS = {
     "function": run_function,
+    "device_choice": run_device_choice,
     "module": run_module,
     "training": run_training,
     "count_parameters": run_count_parameters,
