@@ -3,8 +3,9 @@
 The grader starts one zygote per job slot (`python -m autograder.sandbox HIDE_JSON INPUTS SCRATCH`).
 The zygote imports torch once, and nothing of the reference or the hidden tests, loads the batch's
 case inputs (INPUTS, written by the trusted side), enters its own mount and network namespaces
-with the HIDE_JSON paths covered and /tmp replaced by a private tmpfs (unless SCRATCH, where the
-job folders live, is inside it), then serves requests, one JSON line each on stdin:
+with the HIDE_JSON paths covered and /tmp replaced by a private tmpfs (SCRATCH, where the job
+folders live, is bound back into it when it lies under /tmp), then serves requests, one JSON line
+each on stdin:
 
     {"job_dir": ".../scratch/job", "results_dir": ".../scratch/results", "case_timeout": 3,
      "total_seconds": 300, "cpu_seconds": 300, "memory_mb": 2048, "output_mb": 8, "max_processes": 64}
@@ -34,6 +35,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+MS_BIND = 4096
 NOBODY = 65534
 RESULT_PREFIX = "result_"
 PRELOADED_MODULES = [
@@ -76,9 +78,15 @@ def isolate_zygote(hide, scratch):
     if _mount("none", "/", None, MS_REC | MS_PRIVATE) and all(_hide(path) for path in hide):
         isolation.append("hidden-paths")
     temporary = [path for path in PRIVATE_TEMP if os.path.isdir(path)]
-    if not any(scratch.startswith(path + "/") for path in temporary) and all(
-        _mount("tmpfs", path, "tmpfs", 0, "size=64m,mode=1777") for path in temporary
-    ):
+    # Folders under /tmp that must stay visible: the job folders and this Python (a venv in a checkout
+    # under /tmp, say). Opened now, bound back onto the private tmpfs below; never a hidden path's parent.
+    keep = {os.path.realpath(p) for p in (scratch, sys.prefix, sys.base_prefix, sys.exec_prefix) if p}
+    keep = {p: os.open(p, os.O_PATH) for p in keep
+            if any(p.startswith(t + "/") for t in temporary) and not any(h.startswith(p + "/") for h in hide)}
+    if all(_mount("tmpfs", path, "tmpfs", 0, "size=64m,mode=1777") for path in temporary):
+        for path, handle in keep.items():
+            os.makedirs(path, exist_ok=True)
+            _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND)
         isolation.append("private-tmp")  # a student's writes to /tmp land in a throwaway tmpfs
     return isolation
 
@@ -88,7 +96,7 @@ def _hide(path):
     if os.path.isdir(path):
         return _mount("tmpfs", path, "tmpfs", 0, "size=1k,mode=000,ro")
     if os.path.exists(path):
-        return _mount("/dev/null", path, None, 4096)  # MS_BIND
+        return _mount("/dev/null", path, None, MS_BIND)
     return True
 
 

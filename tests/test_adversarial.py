@@ -202,6 +202,9 @@ def corpus_graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("corpus")
     _build_corpus(folder, [*GOOD, *CORPUS])
     out = tmp_path_factory.mktemp("out")
+    for sentinel in SENTINELS:
+        if os.path.exists(sentinel):
+            os.remove(sentinel)
     before = _tree_hash()
     started = time.monotonic()
     rows = grade_batch([folder], out, jobs=2, progress=False)
