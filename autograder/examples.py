@@ -6,7 +6,6 @@ lists the units each example must lose points in, and only those; the kit's test
 grader to it.
 """
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -13,7 +13,6 @@ import json
 import shutil
 import stat
 import sys
-import tempfile
 import time
 import traceback
 import zipfile

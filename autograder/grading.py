@@ -22,7 +22,7 @@ import nbformat
 import torch
 
 from . import worker
-from .compare import compare, describe
+from .compare import compare
 from .forbidden import find_forbidden
 from .hidden_tests import all_units
 from .paths import ROOT, SOLUTIONS, reference_package
