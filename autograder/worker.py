@@ -162,6 +162,7 @@ def _load_target(unit):
 
 
 LOADING_MARKER = "loading.json"  # present while a unit's code is being imported; names the innermost module
+STUDENT_MODULES = []  # the `transformer.*` modules imported so far, for swapping stand-ins into them
 
 
 def _mark_loading(state):
@@ -197,6 +198,7 @@ class _WatchedLoader(importlib.abc.Loader):
     def exec_module(self, module):
         state = json.loads(Path(LOADING_MARKER).read_text(encoding="utf-8")) if Path(LOADING_MARKER).exists() else {}
         _mark_loading({**state, "module": self.name})
+        STUDENT_MODULES.append(self.name)
         self.loader.exec_module(module)
         if state:
             _mark_loading(state)
@@ -317,8 +319,9 @@ def _swap_modules(module, case, standins):
 
 def _patch_function(name, replacement):
     """Replace a package function wherever the student's modules hold it."""
-    for module_name, module in list(sys.modules.items()):
-        if module_name.startswith("transformer.") and hasattr(module, name):
+    for module_name in STUDENT_MODULES:
+        module = sys.modules.get(module_name)
+        if module is not None and hasattr(module, name):
             setattr(module, name, replacement)
 
 
