@@ -87,10 +87,10 @@ def load_rubric(path=RUBRIC):
 def _reference_target(unit):
     if unit.source["kind"] == "package":
         module = getattr(reference_package(), unit.source["module"])
-        return worker.StudentCode(getattr(module, unit.source["name"]), module)
+        return getattr(module, unit.source["name"])
     from .notebook import run_solution_cells
 
-    return worker.StudentCode(run_solution_cells(SOLUTIONS / NOTEBOOK)[unit.source["name"]], None)
+    return run_solution_cells(SOLUTIONS / NOTEBOOK)[unit.source["name"]]
 
 
 class Catalog:

@@ -153,12 +153,12 @@ def _load_target(unit):
     if source["kind"] == "package":
         _bare_package()
         module = importlib.import_module(f"transformer.{source['module']}")
-        return StudentCode(getattr(module, source["name"]), module)
+        return getattr(module, source["name"])
     namespace = {"__name__": "notebook"}
     grade_id = source["name"]
     code = json.loads(Path("cells.json").read_text(encoding="utf-8"))[grade_id]
     exec(compile(code, f"<cell {grade_id}>", "exec"), namespace)
-    return StudentCode(namespace[source["name"]], None)
+    return namespace[source["name"]]
 
 
 LOADING_MARKER = "loading.json"  # present while a unit's code is being imported; names the innermost module
@@ -211,12 +211,6 @@ def _bare_package():
         package.__path__ = [str(Path.cwd() / "transformer")]
         package.__package__ = "transformer"
         sys.modules["transformer"] = package
-
-
-class StudentCode:
-    def __init__(self, obj, module):
-        self.obj = obj
-        self.module = module
 
 
 # --- forbidden APIs at run time --------------------------------------------------------------
@@ -331,7 +325,7 @@ def _dtype(case):
 
 def run_function(target, case, inputs, standins):
     _swap_functions(case, standins)
-    return target.obj(*inputs.get("args", []), **case.get("kwargs", {}), **inputs.get("tensor_kwargs", {}))
+    return target(*inputs.get("args", []), **case.get("kwargs", {}), **inputs.get("tensor_kwargs", {}))
 
 
 def run_device_choice(target, case, inputs, standins):
@@ -340,14 +334,14 @@ def run_device_choice(target, case, inputs, standins):
     torch.cuda.is_available = lambda: case["cuda"]
     torch.backends.mps.is_available = lambda: case["mps"]
     try:
-        return target.obj()
+        return target()
     finally:
         torch.cuda.is_available, torch.backends.mps.is_available = saved
 
 
 def run_module(target, case, inputs, standins):
     _swap_functions(case, standins)  # before construction: __init__ may call them (PositionalEncoding's table)
-    module = target.obj(**case["init"])
+    module = target(**case["init"])
     _swap_modules(module, case, standins)
     module.load_state_dict(inputs["state"])
     module.to(_dtype(case))
@@ -369,18 +363,18 @@ def run_training(target, case, inputs, standins):
     call = case["call"]
     if call == "train_one_epoch":
         optimizer = torch.optim.Adam(model.parameters(), lr=case.get("lr", 1e-2))
-        returned = target.obj(model, batches, optimizer, criterion)
+        returned = target(model, batches, optimizer, criterion)
     elif call == "evaluate":
-        returned = target.obj(model, batches, criterion)
+        returned = target(model, batches, criterion)
     elif call == "sequence_loss":
-        returned = target.obj(model, batches[0][0], batches[0][1], criterion)
+        returned = target(model, batches[0][0], batches[0][1], criterion)
     elif call == "greedy_decode":
-        returned = target.obj(model, inputs["src"], case["max_len"])
+        returned = target(model, inputs["src"], case["max_len"])
     elif call == "train_step":
         optimizer = torch.optim.SGD(model.parameters(), lr=case.get("lr", 0.1))
-        returned = [target.obj(model, x, y, criterion, optimizer) for x, y in batches]
+        returned = [target(model, x, y, criterion, optimizer) for x, y in batches]
     else:  # eval_step
-        returned = [target.obj(model, x, y, criterion) for x, y in batches]
+        returned = [target(model, x, y, criterion) for x, y in batches]
     return {"returned": returned, "state": dict(model.state_dict()), "training": model.training}
 
 
@@ -388,7 +382,7 @@ def run_count_parameters(target, case, inputs, standins):
     model = standins[case["model"]](**case["model_init"])
     for name in case.get("frozen", []):
         model.get_parameter(name).requires_grad_(False)
-    return target.obj(model)
+    return target(model)
 
 
 RUNNERS = {
