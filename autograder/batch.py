@@ -2,14 +2,13 @@
 
 import queue
 import traceback
-import shutil
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from .gradebook import Gradebook
-from .grading import Catalog, Grader, Limits, make_scratch_base
+from .grading import Catalog, Grader, Limits, Workers
 from .reports import summary_table, write_reports
 from .submissions import load_submission
 
@@ -35,53 +34,43 @@ def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress
     gradebook = Gradebook(out_dir / GRADEBOOK)
     todo = [s for s in submissions if regrade or gradebook.graded_hash(s.student_id) != s.content_hash]
     if todo:
-        catalog = Catalog()
         hide = [out_dir.resolve(), *(Path(p).resolve() for p in paths)]
-        grader = Grader(catalog, limits, hide=hide)
-        _grade_all(grader, todo, gradebook, out_dir, jobs, progress)
+        with Workers(min(jobs, len(todo)), hide) as workers:  # they warm up while the catalog is built
+            grader = Grader(Catalog(), limits)
+            _grade_all(grader, workers, todo, gradebook, out_dir, progress)
     gradebook.export_csv(out_dir / "gradebook.csv")
     rows = gradebook.rows()
     gradebook.close()
     return rows
 
 
-def _grade_all(grader, submissions, gradebook, out_dir, jobs, progress):
-    zygotes = queue.Queue()
-    scratch_base = make_scratch_base()
-    started = [grader.start_zygote(scratch_base) for _ in range(max(1, jobs))]
-    for zygote in started:
-        zygotes.put(zygote)
+def _grade_all(grader, workers, submissions, gradebook, out_dir, progress):
+    idle = queue.Queue()
+    for zygote in workers.start(grader.catalog):
+        idle.put(zygote)
 
     def grade_one(submission):
-        zygote = zygotes.get()
+        zygote = idle.get()
         try:
-            return grader.grade(submission, zygote, scratch_base)
+            return grader.grade(submission, zygote, workers.scratch)
         except Exception as error:  # a fault of the grader itself costs this submission, never the batch
             traceback.print_exc()
-            zygote.close()
-            zygote = grader.start_zygote(scratch_base)
-            started.append(zygote)
+            zygote = workers.replace(zygote)
             return grader.failed(submission, error)
         finally:
-            zygotes.put(zygote)
+            idle.put(zygote)
 
-    try:
-        with ThreadPoolExecutor(max_workers=len(started)) as pool:
-            futures = [pool.submit(grade_one, s) for s in submissions]
-            try:
-                for future in tqdm(as_completed(futures), total=len(futures), desc="採点中", unit="件", disable=not progress):
-                    result = future.result()
-                    write_reports(result, out_dir)
-                    gradebook.record(result)
-            except KeyboardInterrupt:
-                for future in futures:
-                    future.cancel()
-                raise
-    finally:
-        for zygote in started:
-            zygote.close()
-        grader.close()
-        shutil.rmtree(scratch_base, ignore_errors=True)
+    with ThreadPoolExecutor(max_workers=idle.qsize()) as pool:
+        futures = [pool.submit(grade_one, s) for s in submissions]
+        try:
+            for future in tqdm(as_completed(futures), total=len(futures), desc="採点中", unit="件", disable=not progress):
+                result = future.result()
+                write_reports(result, out_dir)
+                gradebook.record(result)
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def print_summary(rows):

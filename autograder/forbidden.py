@@ -1,6 +1,7 @@
 """Static detection of forbidden PyTorch APIs in a unit's source (the sandbox also trips on them at run time)."""
 
 import ast
+import functools
 
 # For each forbidden group: attribute names that must not appear (as `F.x`, `torch.x`, `nn.x`, `t.x`),
 # and whether the check covers the whole file rather than the unit's own def/class.
@@ -32,13 +33,21 @@ def _unit_node(tree, name):
     return tree
 
 
-def find_forbidden(source, unit_name, groups):
-    """The forbidden names used in `source` for the unit `unit_name` (empty when clean or unparsable)."""
+@functools.lru_cache(maxsize=64)
+def _parse(source):
+    """The syntax tree and its torch imports, once per source text (several units share a file); None if unparsable."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
+        return None
+    return tree, _torch_imports(tree)
+
+
+def find_forbidden(source, unit_name, groups):
+    """The forbidden names used in `source` for the unit `unit_name` (empty when clean or unparsable)."""
+    if not groups or _parse(source) is None:
         return []
-    imported = _torch_imports(tree)
+    tree, imported = _parse(source)
     found = []
     for group in groups:
         attributes, whole_file = FORBIDDEN_ATTRIBUTES[group]

@@ -10,7 +10,6 @@ a results.json (score 0, with a Japanese explanation) instead of leaving the stu
 
 import argparse
 import json
-import shutil
 import stat
 import sys
 import time
@@ -148,22 +147,17 @@ def _accept_flat_upload(submission, folder):
 
 def grade_folder(folder, hide=()):
     """Grade the submission in `folder` as one student; returns the results.json dictionary."""
-    from .grading import Catalog, Grader, make_scratch_base
+    from .grading import Catalog, Grader, Workers
     from .reports import results_json
     from .submissions import load_submission
 
     submission = load_submission(folder)
     submission.student_id = STUDENT_ID
     _accept_flat_upload(submission, folder)
-    grader = Grader(Catalog(), hide=hide)
-    scratch = make_scratch_base()
-    zygote = grader.start_zygote(scratch)
-    try:
-        result = grader.grade(submission, zygote, scratch)
-    finally:
-        zygote.close()
-        grader.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+    with Workers(1, hide) as workers:  # it warms up while the catalog is built
+        grader = Grader(Catalog())
+        [zygote] = workers.start(grader.catalog)
+        result = grader.grade(submission, zygote, workers.scratch)
     return results_json(result)
 
 

@@ -5,6 +5,8 @@ Each unit of a submission is one job for a zygote (see `sandbox.py`), in a fresh
 holding only that student's code and the unit's inputs.
 """
 
+import copy
+import functools
 import io
 import json
 import os
@@ -21,7 +23,7 @@ from pathlib import Path
 import nbformat
 import torch
 
-from . import worker
+from . import wire, worker
 from .compare import compare
 from .forbidden import find_forbidden
 from .hidden_tests import all_units
@@ -101,8 +103,7 @@ class Catalog:
         self.rubric = rubric or load_rubric()
         self.inputs = b""  # torch.save of {unit name: [per-case input dicts]}, sent to every job
         self.expected = {}  # (unit name, case index) -> plain outputs
-        torch.set_num_threads(1)
-        torch.use_deterministic_algorithms(True)
+        worker.make_torch_deterministic()
         inputs = {unit.name: self._prepare(unit) for unit in self.units}
         buffer = io.BytesIO()
         torch.save(inputs, buffer)
@@ -120,16 +121,9 @@ class Catalog:
             case_inputs.append(inputs)
             reference_case = {**case.spec, "swap_modules": {}, "swap_functions": [], "seed": case.seed}
             worker._seed(case.seed)
-            outputs = worker.RUNNERS[unit.runner](target, reference_case, _clone(inputs), standins)
+            outputs = worker.RUNNERS[unit.runner](target, reference_case, copy.deepcopy(inputs), standins)
             self.expected[unit.name, index] = worker.to_plain(outputs)
         return case_inputs
-
-
-def _clone(inputs):
-    buffer = io.BytesIO()
-    torch.save(inputs, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
 
 
 def make_scratch_base():
@@ -151,7 +145,7 @@ def make_scratch_base():
 class Zygote:
     """One pre-warmed sandbox server (torch imported once), answering one job at a time."""
 
-    def __init__(self, hide=(), inputs_path=None, scratch=None):
+    def __init__(self, hide, scratch):
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": str(ROOT),
@@ -161,14 +155,21 @@ class Zygote:
             "LANG": "C.UTF-8",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.sandbox", json.dumps([str(p) for p in hide]), str(inputs_path or ""), str(scratch or "")],
+            [sys.executable, "-m", "autograder.sandbox", json.dumps([str(p) for p in hide]), str(scratch)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd="/",
         )
 
+    def load_inputs(self, path):
+        """Hand over the batch's case inputs; the zygote loads them, then closes its sandbox."""
+        self._send({"inputs": str(path)})
+
     def run(self, request):
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
+        self._send(request)
         return json.loads(self.process.stdout.readline())
+
+    def _send(self, message):
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
 
     def close(self):
         if self.process.poll() is None:
@@ -179,31 +180,57 @@ class Zygote:
                 self.process.kill()
 
 
+class Workers:
+    """The batch's zygotes, their scratch folder and the inputs file they load.
+
+    The zygotes start before the catalog exists, so their warm-up (importing torch) overlaps the
+    reference's; `start(catalog)` gives them the inputs. The reference, the hidden tests, the kit's
+    own files, the inputs file and the `hide` paths are covered inside the sandbox.
+    """
+
+    def __init__(self, count, hide=()):
+        self.scratch = make_scratch_base()
+        handle, path = tempfile.mkstemp(prefix="jisaku-inputs-", suffix=".pt")
+        os.close(handle)
+        self.inputs_file = Path(path)
+        self.hide = [str(p) for p in (SOLUTIONS, ROOT / "autograder", ROOT / "tests", ROOT / ".git", *hide, self.inputs_file)]
+        self.zygotes = [Zygote(self.hide, self.scratch) for _ in range(max(1, count))]
+
+    def start(self, catalog):
+        """Write the catalog's inputs and hand them to every zygote; returns the zygotes."""
+        self.inputs_file.write_bytes(catalog.inputs)
+        for zygote in self.zygotes:
+            zygote.load_inputs(self.inputs_file)
+        return list(self.zygotes)
+
+    def replace(self, broken):
+        """A fresh zygote in place of one whose job broke down."""
+        broken.close()
+        fresh = Zygote(self.hide, self.scratch)
+        fresh.load_inputs(self.inputs_file)
+        self.zygotes.append(fresh)
+        return fresh
+
+    def close(self):
+        for zygote in self.zygotes:
+            zygote.close()
+        self.inputs_file.unlink(missing_ok=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 # --- grading one submission -------------------------------------------------------------------
 
 
 class Grader:
-    def __init__(self, catalog, limits=Limits(), hide=()):
+    def __init__(self, catalog, limits=Limits()):
         self.catalog = catalog
         self.limits = limits
-        self.hide = [str(p) for p in (SOLUTIONS, ROOT / "autograder", ROOT / "tests", ROOT / ".git", *hide)]
-        self._inputs_file = None
-
-    def start_zygote(self, scratch_base=None):
-        """A sandbox server for this grader: the reference, hidden tests and `hide` paths are covered in it."""
-        if self._inputs_file is None:
-            handle = tempfile.NamedTemporaryFile(prefix="jisaku-inputs-", suffix=".pt", delete=False)
-            handle.write(self.catalog.inputs)
-            handle.close()
-            self._inputs_file = Path(handle.name)
-            self.hide.append(str(self._inputs_file))
-        return Zygote(self.hide, self._inputs_file, scratch_base)
-
-    def close(self):
-        """Remove the inputs file the zygotes were started with."""
-        if self._inputs_file is not None:
-            self._inputs_file.unlink(missing_ok=True)
-            self._inputs_file = None
 
     def grade(self, submission, zygote, scratch_base):
         """Grade a loaded `Submission` with `zygote`, using a folder under `scratch_base`."""
@@ -270,11 +297,10 @@ class Grader:
         raw = submission.notebook(NOTEBOOK)
         if raw is None:
             return None, f"ノートブック {NOTEBOOK} が提出にありません。"
-        try:
-            notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
-        except Exception as error:  # invalid JSON, wrong encoding: the notebook as a whole is unreadable
-            return None, f"{NOTEBOOK} をノートブックとして読めません（{type(error).__name__}）。"
-        cells = [cell for cell in notebook.cells if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id]
+        cells, problem = _graded_cells(raw)
+        if problem:
+            return None, problem
+        cells = cells.get(grade_id, [])
         if not cells:
             return None, f"{NOTEBOOK} に grade_id が {grade_id} の解答セルが見つかりません。"
         if len(cells) > 1:
@@ -295,10 +321,13 @@ class Grader:
     def _run_job(self, units, files, job_dir, zygote, result):
         """Run all runnable units' cases in one sandboxed job, restarting after a case that hangs or crashes.
 
-        Returns flat case index -> outcome.
+        The first stop in a unit is given a second run: a machine that stalls under load must not
+        cost a student a case. A unit that stops the job again has its stop recorded, and later
+        stops in it are taken at once. Returns flat case index -> outcome.
         """
         total = sum(len(unit.cases) for unit in units)
         outcomes, start, deadline, poisoned = {}, 0, time.monotonic() + self.limits.submission_seconds, set()
+        stopped_once = set()  # units that have stopped a job
         results_dir = job_dir.parent / "results"  # the grader's: the sandbox's user cannot write here
         results_dir.mkdir(mode=0o755)
         while start < total:
@@ -310,7 +339,7 @@ class Grader:
                                 "output_mb": self.limits.output_mb, "max_processes": self.limits.max_processes})
             result.isolation = reply.get("isolation") or result.isolation
             for index in range(start, total):
-                path = results_dir / f"{worker.RESULT_PREFIX}{index:03d}.pt"
+                path = results_dir / wire.result_name(index)
                 if not path.exists():
                     break
                 outcomes[index] = _load_result(path)
@@ -321,6 +350,11 @@ class Grader:
                                        "message": "提出全体の制限時間を超えたため、このケースは実行しませんでした。"}
                 break
             loading = _read_loading_marker(job_dir / worker.LOADING_MARKER, units)
+            if start < total:
+                unit = loading["unit"] if loading else _unit_of_case(units, start).name
+                if unit not in stopped_once:
+                    stopped_once.add(unit)
+                    continue
             if start < total and loading:
                 start = self._fail_loading_unit(units, loading, reply, outcomes, poisoned)
             elif start < total:
@@ -381,6 +415,30 @@ class Grader:
         return CaseResult(unit.name, case.name, 0.0, points, "failed", category, message)
 
 
+def _unit_of_case(units, index):
+    """The unit whose cases include flat case index `index`."""
+    for unit in units:
+        if index < len(unit.cases):
+            return unit
+        index -= len(unit.cases)
+    raise IndexError(index)
+
+
+@functools.lru_cache(maxsize=16)
+def _graded_cells(raw):
+    """The notebook's cells by nbgrader grade_id, or why it cannot be read; parsed once per submission."""
+    try:
+        notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    except Exception as error:  # invalid JSON, wrong encoding: the notebook as a whole is unreadable
+        return None, f"{NOTEBOOK} をノートブックとして読めません（{type(error).__name__}）。"
+    cells = {}
+    for cell in notebook.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id is not None:
+            cells.setdefault(grade_id, []).append(cell)
+    return cells, None
+
+
 def _read_loading_marker(path, units):
     """The worker's note of which unit (and module) was loading, or None. The job folder is the student's,
     so the note is checked, never trusted: an unreadable note or an unknown unit counts as no note."""
@@ -396,10 +454,9 @@ def _read_loading_marker(path, units):
 
 def _load_result(path):
     try:
-        result = torch.load(path, weights_only=True)
-    except Exception as error:  # a file the student's code damaged: it earns nothing
-        return {"ok": False, "kind": "crashed", "error": "結果ファイルが壊れています", "message": type(error).__name__}
-    return result if isinstance(result, dict) else {"ok": False, "kind": "crashed", "error": "結果ファイルの形が違います"}
+        return wire.load_result(path.read_bytes())
+    except (OSError, ValueError) as error:  # a file the student's code forged or damaged: it earns nothing
+        return {"ok": False, "kind": "crashed", "error": "結果ファイルが壊れています", "message": str(error)}
 
 
 SIGNAL_MESSAGES = {

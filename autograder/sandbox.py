@@ -1,11 +1,12 @@
 """Run untrusted code in an isolated child of a pre-warmed worker (the "zygote").
 
-The grader starts one zygote per job slot (`python -m autograder.sandbox HIDE_JSON INPUTS SCRATCH`).
-The zygote imports torch once, and nothing of the reference or the hidden tests, loads the batch's
-case inputs (INPUTS, written by the trusted side), enters its own mount and network namespaces
-with the HIDE_JSON paths covered and /tmp replaced by a private tmpfs (SCRATCH, where the job
-folders live, is bound back into it when it lies under /tmp), then serves requests, one JSON line
-each on stdin:
+The grader starts one zygote per job slot (`python -m autograder.sandbox HIDE_JSON SCRATCH`) before
+it builds the reference catalog, so the two warm up side by side. The zygote imports torch once,
+and nothing of the reference or the hidden tests, then reads its first stdin line,
+`{"inputs": PATH}`: the batch's case inputs, written by the trusted side. It loads them, enters its
+own mount and network namespaces with the HIDE_JSON paths covered and /tmp replaced by a private
+tmpfs (SCRATCH, where the job folders live, is bound back into it when it lies under /tmp), then
+serves requests, one JSON line each on stdin:
 
     {"job_dir": ".../scratch/job", "results_dir": ".../scratch/results", "case_timeout": 3,
      "total_seconds": 300, "cpu_seconds": 300, "memory_mb": 2048, "output_mb": 8, "max_processes": 64}
@@ -18,9 +19,12 @@ into `results_dir`, which only the grader can write, so later student code canno
 
     {"status": "finished" | "timeout" | "budget" | "crashed", "returncode": int, "signal": int,
      "cases_done": int, "isolation": [...]}
+
+When stdin closes, the zygote exits at once.
 """
 
 import ctypes
+import gc
 import json
 import os
 import resource
@@ -28,6 +32,8 @@ import signal
 import sys
 import time
 import traceback
+
+from autograder import wire
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -37,7 +43,7 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MS_BIND = 4096
 NOBODY = 65534
-RESULT_PREFIX = "result_"
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 PRELOADED_MODULES = [
     "math", "cmath", "random", "itertools", "functools", "collections", "typing", "dataclasses", "copy",
     "re", "json", "operator", "string", "statistics", "warnings", "inspect", "numpy", "abc", "enum",
@@ -152,7 +158,7 @@ def _child(request, report_fd):
             os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
     os.setsid()
     isolation += drop_privileges(".")
-    _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the watcher (set after the uid change clears it)
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the watcher (set after the uid change clears it)
     isolation += set_limits(request["cpu_seconds"], request["memory_mb"], request["output_mb"], request["max_processes"])
     os.write(report_fd, json.dumps(isolation).encode())
     os.close(report_fd)
@@ -171,19 +177,20 @@ def _collect_results(job_dir, results_dir):
     """
     try:
         for name in os.listdir(job_dir):
-            if name.startswith(RESULT_PREFIX) and name.endswith(".pt"):
+            if wire.is_result_name(name):
                 source, target = os.path.join(job_dir, name), os.path.join(results_dir, name)
                 if os.path.exists(target):
                     os.unlink(source)  # the first result for a case stands: nothing rewrites it later
                 else:
                     os.replace(source, target)
-        return sum(name.startswith(RESULT_PREFIX) for name in os.listdir(results_dir))
+        return sum(wire.is_result_name(name) for name in os.listdir(results_dir))
     except OSError:
         return 0
 
 
 def run_request(request):
-    """Fork an isolated child for one request, watch it, kill its whole tree on timeout."""
+    """Fork an isolated child for one request and watch it, killing it on timeout; reply only when
+    every process of the job is gone."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -195,31 +202,49 @@ def run_request(request):
         finally:
             os._exit(70)
     os.close(write_fd)
-    done, last_progress, status = 0, time.monotonic(), None
+    done, last_progress, state = 0, time.monotonic(), None
     deadline = last_progress + request.get("total_seconds", float("inf"))
-    while status is None:
-        finished, wait_status = os.waitpid(pid, os.WNOHANG)
+    while state is None:
+        finished, status = os.waitpid(pid, os.WNOHANG)
         if finished:
-            status = wait_status
+            state = "finished" if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else "crashed"
             break
         now_done = _collect_results(request["job_dir"], request["results_dir"])
         if now_done != done:
             done, last_progress = now_done, time.monotonic()
         elif time.monotonic() - last_progress > request["case_timeout"] or time.monotonic() > deadline:
-            _kill_tree(pid)
+            state = "budget" if time.monotonic() > deadline else "timeout"
+            os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
-            return _reply("budget" if time.monotonic() > deadline else "timeout", status, request, read_fd)
+            break
         time.sleep(POLL_SECONDS)
-    return _reply("finished" if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else "crashed", status, request, read_fd)
+    _end_descendants()
+    return _reply(state, status, request, read_fd)
 
 
-def _kill_tree(pid):
-    """SIGKILL the child; with a PID namespace this ends every process the student started."""
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
-            target()
-        except ProcessLookupError:
-            pass
+def _end_descendants():
+    """SIGKILL and reap every process still under the zygote.
+
+    The zygote is a child subreaper, so whatever the job left behind (the PID namespace's first
+    process, dying with the watcher; without a PID namespace, anything the student started) is its
+    child. A PID namespace's first process exits only after every process in the namespace is gone.
+    """
+    while True:
+        children = set()
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/children") as handle:
+                    children.update(int(pid) for pid in handle.read().split())
+            except OSError:
+                pass
+        if not children:
+            return
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
 
 
 def _reply(state, status, request, read_fd):
@@ -236,32 +261,60 @@ def _reply(state, status, request, read_fd):
     }
 
 
-def serve(hide, inputs_path=None, scratch=""):
-    """The zygote's loop: one JSON request per line in, one JSON reply per line out."""
+def warm_up_torch():
+    """Run the kinds of operations grading runs, once, so each forked job finds them initialized
+    (the first call of an operator, of autograd and of an optimizer costs far more than later ones)."""
+    import torch
+
+    torch.manual_seed(0)
+    tokens = torch.tensor([[1, 2, 3, 0]])
+    for dtype in (torch.float32, torch.float64):
+        model = torch.nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1,
+                                     dim_feedforward=16, batch_first=True, dtype=dtype)
+        embed = torch.nn.Embedding(5, 8, padding_idx=0, dtype=dtype)
+        optimizers = [torch.optim.Adam(model.parameters()), torch.optim.SGD(embed.parameters(), lr=0.1)]
+        mask = torch.nn.Transformer.generate_square_subsequent_mask(4, dtype=dtype)
+        logits = model(embed(tokens), embed(tokens), tgt_mask=mask, src_key_padding_mask=tokens == 0)
+        torch.nn.functional.cross_entropy(logits.reshape(-1, 8), tokens.reshape(-1), ignore_index=0).backward()
+        for optimizer in optimizers:
+            optimizer.step()
+            optimizer.zero_grad()
+        model.eval()
+        with torch.no_grad():
+            model(embed(tokens), embed(tokens))
+
+
+def serve(hide, scratch=""):
+    """The zygote's life: warm up, load the inputs named on the first line, isolate, then one JSON
+    request per line in and one JSON reply per line out."""
     global ZYGOTE_ISOLATION
     import importlib
 
-    import torch  # paid once per zygote, before any student code exists
-
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)  # imports torch's compiler stack once, here
     for name in PRELOADED_MODULES:  # the unprivileged child may not be able to read the standard library
         importlib.import_module(name)
     import autograder.standins  # noqa: F401  (the package's registry only; each job imports what it needs)
-    import autograder.worker  # imported before forking so children start warm
+    import autograder.worker  # imports torch: paid once per zygote, before any student code exists
+    importlib.import_module("torch._dynamo")  # every torch.optim optimizer imports it when built: seconds, per job otherwise
 
+    autograder.worker.make_torch_deterministic()
     autograder.worker.cache_standin_sources()
-    if inputs_path:
-        autograder.worker.preload_inputs(inputs_path)
+    warm_up_torch()
+    first = sys.stdin.readline()
+    if not first:
+        os._exit(0)
+    autograder.worker.preload_inputs(json.loads(first)["inputs"])
 
     ZYGOTE_ISOLATION = isolate_zygote(hide, os.path.realpath(scratch) if scratch else "")
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a job come to the zygote, which ends them
+    gc.freeze()  # children's garbage collections skip the zygote's objects, so their pages stay shared
 
     for line in sys.stdin:
         reply = run_request(json.loads(line))
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
+    os._exit(0)  # nothing to save: skip tearing down torch
 
 
 if __name__ == "__main__":
-    hide, inputs_path, scratch = (sys.argv[1:] + ["[]", "", ""])[:3]
-    serve(json.loads(hide), inputs_path or None, scratch)
+    hide, scratch = (sys.argv[1:] + ["[]", ""])[:2]
+    serve(json.loads(hide), scratch)

@@ -1,8 +1,8 @@
 """The untrusted side: runs one unit's cases on a student's code, inside the sandbox child.
 
 This module never imports the reference solution or the hidden tests. It reads `job.json`
-(what to call) and `inputs.pt` (the tensors to call it with) from the current folder, and writes
-`result_<k>.pt` per case: plain tensors and numbers only, or an error description.
+(what to call) from the current folder, takes the case inputs the zygote loaded before forking,
+and writes one result file per case (see `wire.py`): plain tensors and numbers only, or an error description.
 """
 
 import builtins
@@ -20,8 +20,7 @@ from pathlib import Path
 
 import torch
 
-RESULT_PREFIX = "result_"
-
+from autograder import wire
 
 def prepare():
     """Read the job (called before the sandbox closes)."""
@@ -64,6 +63,16 @@ def _load_standins(names):
     return {name: getattr(importlib.import_module(f"autograder.standins.{STANDINS[name]}"), name) for name in names}
 
 
+def make_torch_deterministic():
+    """One intra-op thread and deterministic algorithms, in every process that computes a graded value.
+
+    `torch.use_deterministic_algorithms` also imports the whole torch.compile stack (about 4 s) just
+    to set that stack's own flag; grading never compiles, so only the eager flag is set.
+    """
+    torch.set_num_threads(1)
+    torch._C._set_deterministic_algorithms(True)
+
+
 PRELOADED_INPUTS = None  # the batch's inputs, loaded once by the zygote and inherited by every child
 
 
@@ -79,12 +88,11 @@ def run_job(job):
     Units come lowest first, and each loads only the stand-ins of the units below it, so a unit's
     own stand-in is never in this process while that unit is graded. Returns the exit code.
     """
-    inputs = PRELOADED_INPUTS if PRELOADED_INPUTS is not None else torch.load("inputs.pt", weights_only=True)
-    torch.use_deterministic_algorithms(True)
+    make_torch_deterministic()
     sys.meta_path.insert(0, _StudentImportWatch(job.get("poisoned", [])))
     for unit in job["units"]:
         if unit["first"] + len(unit["cases"]) > job["start"]:
-            _run_unit(unit, inputs[unit["name"]], job["start"])
+            _run_unit(unit, PRELOADED_INPUTS[unit["name"]], job["start"])
     return 0
 
 
@@ -132,8 +140,8 @@ def _seed(seed):
 
 def _write_result(index, result):
     """Write, then rename: the sandbox collects only complete files."""
-    name = f"{RESULT_PREFIX}{index:03d}.pt"
-    torch.save(result, f".{name}.partial")
+    name = wire.result_name(index)
+    Path(f".{name}.partial").write_bytes(wire.dump_result(result))
     os.replace(f".{name}.partial", name)
 
 
@@ -339,10 +347,40 @@ def run_device_choice(target, case, inputs, standins):
         torch.cuda.is_available, torch.backends.mps.is_available = saved
 
 
+INIT_FUNCTIONS = ["uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "orthogonal_",
+                  "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
+
+
+class _WithoutInitialization:
+    """While active, torch.nn.init leaves tensors as they are: every weight of a graded module is
+    overwritten by load_state_dict, so drawing random initial values would only cost time (a third
+    of building a module) and shift the random stream by an amount that depends on how the module
+    was written. Leaving, it seeds the case's generators again, so both sides start from the same state."""
+
+    def __init__(self, case):
+        self.seed = case.get("seed", 0)
+        self.saved = {}
+
+    def __enter__(self):
+        for name in INIT_FUNCTIONS:
+            self.saved[name] = getattr(torch.nn.init, name)
+            setattr(torch.nn.init, name, _leave_as_is)
+
+    def __exit__(self, *exc):
+        for name, function in self.saved.items():
+            setattr(torch.nn.init, name, function)
+        _seed(self.seed)
+
+
+def _leave_as_is(tensor, *args, **kwargs):
+    return tensor
+
+
 def run_module(target, case, inputs, standins):
     _swap_functions(case, standins)  # before construction: __init__ may call them (PositionalEncoding's table)
-    module = target(**case["init"])
-    _swap_modules(module, case, standins)
+    with _WithoutInitialization(case):
+        module = target(**case["init"])
+        _swap_modules(module, case, standins)
     module.load_state_dict(inputs["state"])
     module.to(_dtype(case))
     module.train(case.get("train", False))
@@ -354,7 +392,8 @@ def run_module(target, case, inputs, standins):
 
 def run_training(target, case, inputs, standins):
     """train_one_epoch / evaluate / greedy_decode on a stand-in model; returns outputs and parameters."""
-    model = standins[case["model"]](**case["model_init"])
+    with _WithoutInitialization(case):
+        model = standins[case["model"]](**case["model_init"])
     model.load_state_dict(inputs["state"])
     model.train(case.get("start_in_train_mode", False))
     _swap_functions(case, standins)

@@ -157,7 +157,7 @@ CORPUS = {
     "patch_builtins": (edited(cell("gelu", GELU_BODY, "    import builtins\n    builtins.isinstance = lambda *a: True\n    builtins.type = lambda *a: float\n    return x")), {"gelu"}, True),
     "patch_grader_modules": (edited(cell("gelu", GELU_BODY, "    import sys\n    for name in list(sys.modules):\n        if name.startswith('autograder'):\n            sys.modules[name] = None\n    return x")), {"gelu"}, True),
     "tensor_subclass": (edited(sdpa_prelude("class Always(torch.Tensor):\n    def __eq__(self, other):\n        return True\n    @classmethod\n    def __torch_function__(cls, func, types, args=(), kwargs=None):\n        return super().__torch_function__(func, types, args, kwargs or {})\nreturn torch.zeros_like(q).as_subclass(Always), torch.zeros(1).as_subclass(Always)")), {"scaled_dot_product_attention"}, False),
-    "fake_score_output": (edited(sdpa_prelude("print('score: 100 / 100')\nprint('{\"score\": 100, \"max_score\": 100, \"tests\": []}')\nfor i in range(40):\n    torch.save({'ok': True, 'outputs': 1.0}, f'result_{i:03d}.pt')")), {"scaled_dot_product_attention"}, False),
+    "fake_score_output": (edited(sdpa_prelude("print('score: 100 / 100')\nprint('{\"score\": 100, \"max_score\": 100, \"tests\": []}')\nfor i in range(40):\n    open(f'result_{i:03d}.bin', 'wb').write(b'{\"result\": {\"ok\": true, \"outputs\": 1.0}, \"tensors\": []}\\n' if i % 2 else b'garbage')")), {"scaled_dot_product_attention"}, False),
     # malformed archives and notebooks
     "zip_dotdot": (zipped([("../evil.py", "print('x')")]), set(), False),
     "zip_absolute": (zipped([("/tmp/jisaku_pwned", "x")]), set(), False),
@@ -263,8 +263,42 @@ def test_order_and_worker_count_do_not_change_any_grade(tmp_path):
     for jobs, order in ((1, names), (2, names[::-1])):
         out = tmp_path / f"out-{jobs}"
         grade_batch([tmp_path / "subs" / n for n in order], out, jobs=jobs, progress=False)
-        runs.append({n: {**json.loads((out / n / "results.json").read_text(encoding="utf-8")), "execution_time": 0} for n in names})
-    assert runs[0] == runs[1]
+        runs.append({n: json.loads((out / n / "results.json").read_text(encoding="utf-8")) for n in names})
+    differences = _differences(*runs)
+    assert not differences, "\n".join(differences)
+
+
+def _differences(first, second):
+    """One line per result field that differs between two batches' results.json (execution times aside)."""
+    lines = []
+    for student in first:
+        a, b = first[student], second[student]
+        for key in sorted((set(a) | set(b)) - {"tests", "execution_time"}):
+            if a.get(key) != b.get(key):
+                lines.append(f"{student} {key}: {a.get(key)!r} != {b.get(key)!r}")
+        tests_a, tests_b = ({t["name"]: t for t in r["tests"]} for r in (a, b))
+        for name in sorted(set(tests_a) | set(tests_b)):
+            ta, tb = tests_a.get(name, {}), tests_b.get(name, {})
+            for key in sorted((set(ta) | set(tb)) - {"execution_time"}):
+                if ta.get(key) != tb.get(key):
+                    lines.append(f"{student} / {name} / {key}: {ta.get(key)!r} != {tb.get(key)!r}")
+    return lines
+
+
+STALL_ONCE = "    import os, time\n    if not os.path.exists('/tmp/jisaku_stalled_once'):\n        open('/tmp/jisaku_stalled_once', 'w').close()\n        time.sleep(60)\n"
+
+
+@pytest.mark.slow
+def test_a_case_that_stalls_once_is_run_again_and_keeps_its_points(tmp_path):
+    """A machine that stalls under load must not cost a student a case: a unit's first stop gets a second run."""
+    build_example(Example("stall", "stall", (cell("gelu", GELU_BODY, STALL_ONCE + GELU_BODY),)), tmp_path / "stall")
+    try:
+        grade_batch([tmp_path / "stall"], tmp_path / "out", jobs=1, progress=False)
+    finally:
+        if os.path.exists("/tmp/jisaku_stalled_once"):  # only where the sandbox has no private /tmp
+            os.remove("/tmp/jisaku_stalled_once")
+    lost, results = _lost_units(tmp_path / "out", "stall")
+    assert not lost, results["tests"]
 
 
 def _grade_command(subs, out):
