@@ -3,7 +3,8 @@
 The grader starts one zygote per job slot (`python -m autograder.sandbox HIDE_JSON SCRATCH`) before
 it builds the reference catalog, so the two warm up side by side. The zygote imports torch once,
 and nothing of the reference or the hidden tests, then reads its first stdin line,
-`{"inputs": PATH}`: the batch's case inputs, written by the trusted side. It loads them, enters its
+`{"inputs_fd": N}`: an inherited file, without a name, holding the batch's case inputs, written by
+the trusted side. It loads them and closes the file, enters its
 own mount and network namespaces with the HIDE_JSON paths covered and /tmp replaced by a private
 tmpfs (SCRATCH, where the job folders live, is bound back into it when it lies under /tmp), then
 serves requests, one JSON line each on stdin:
@@ -229,6 +230,8 @@ def _end_descendants():
     process, dying with the watcher; without a PID namespace, anything the student started) is its
     child. A PID namespace's first process exits only after every process in the namespace is gone.
     """
+    if not os.path.isdir("/proc/self/task"):
+        return  # no procfs: the PID namespace (if any) has already ended the job's processes
     while True:
         children = set()
         for task in os.listdir("/proc/self/task"):
@@ -302,7 +305,7 @@ def serve(hide, scratch=""):
     first = sys.stdin.readline()
     if not first:
         os._exit(0)
-    autograder.worker.preload_inputs(json.loads(first)["inputs"])
+    autograder.worker.preload_inputs(json.loads(first)["inputs_fd"])
 
     ZYGOTE_ISOLATION = isolate_zygote(hide, os.path.realpath(scratch) if scratch else "")
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a job come to the zygote, which ends them

@@ -12,8 +12,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
+from pathlib import Path
 
 import nbformat
 import psutil
@@ -21,6 +23,7 @@ import pytest
 
 from autograder.batch import GRADEBOOK, grade_batch
 from autograder.examples import EXAMPLES, Edit, Example, build_example
+from autograder.grading import SCRATCH_PREFIX
 from autograder.hidden_tests import all_units
 from autograder.paths import ROOT
 
@@ -332,3 +335,8 @@ def test_a_stopped_batch_resumes_and_grades_everything_once(tmp_path, stop):
     counts = sqlite3.connect(database).execute("SELECT student_id, COUNT(*) FROM cases GROUP BY student_id").fetchall()
     cases = sum(len(unit.cases) for unit in all_units())
     assert sorted(counts) == sorted((name, cases) for name in names)
+    assert not _scratch_folders_of(process.pid), "the stopped grader's scratch folder (student code) was left behind"
+
+
+def _scratch_folders_of(pid):
+    return [p for base in (ROOT / "build" / "scratch", Path(tempfile.gettempdir())) for p in base.glob(f"{SCRATCH_PREFIX}{pid}-*")]
