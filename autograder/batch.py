@@ -8,11 +8,13 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .gradebook import Gradebook
+from .plots import plot_batch
 from .grading import Catalog, Grader, Limits, Workers
 from .reports import summary_table, write_reports
 from .submissions import load_submission
 
 GRADEBOOK = "gradebook.sqlite"
+SUMMARY_PLOT = "summary.png"
 
 
 def find_submissions(paths):
@@ -39,6 +41,8 @@ def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress
             grader = Grader(Catalog(), limits)
             _grade_all(grader, workers, todo, gradebook, out_dir, progress)
     gradebook.export_csv(out_dir / "gradebook.csv")
+    if gradebook.score_fractions():
+        plot_batch(gradebook, out_dir / SUMMARY_PLOT)
     rows = gradebook.rows()
     gradebook.close()
     return rows

@@ -42,7 +42,7 @@ def _grade(args):
 
     rows = grade_batch(args.submissions, args.out, jobs=args.jobs, regrade=args.regrade)
     print_summary(rows)
-    print(f"結果: {Path(args.out) / 'gradebook.sqlite'}（CSV: gradebook.csv）、学生ごとの results.json と feedback.md")
+    print(f"結果: {Path(args.out) / 'gradebook.sqlite'}（CSV: gradebook.csv、得点の分布とユニットごとの得点率の図: summary.png）、学生ごとの results.json と feedback.md")
     return 0
 
 
@@ -62,7 +62,7 @@ def _demo(args):
     out = ROOT / "build" / "demo-grades"
     print(f"3/3 採点（--jobs {args.jobs}）")
     print_summary(grade_batch([examples], out, jobs=args.jobs, regrade=True))
-    print(f"成績簿: {out / 'gradebook.sqlite'}（CSV: {out / 'gradebook.csv'}）、フィードバック: {out}/<学生>/feedback.md")
+    print(f"成績簿: {out / 'gradebook.sqlite'}（CSV: {out / 'gradebook.csv'}）、図: {out / 'summary.png'}、フィードバック: {out}/<学生>/feedback.md")
     return 0
 
 

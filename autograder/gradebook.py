@@ -60,6 +60,16 @@ class Gradebook:
             rows.append((student_id, score, max_score, failed))
         return rows
 
+    def score_fractions(self):
+        """Each submission's score as a fraction of its maximum."""
+        return [score / max_score if max_score else 0.0
+                for score, max_score in self.connection.execute("SELECT score, max_score FROM submissions ORDER BY student_id")]
+
+    def unit_fractions(self):
+        """(unit, fraction of its points earned over all submissions), in the catalog's order."""
+        return self.connection.execute(
+            "SELECT unit, SUM(score) / SUM(max_score) FROM cases GROUP BY unit HAVING SUM(max_score) > 0 ORDER BY MIN(number)").fetchall()
+
     def export_csv(self, path):
         """One row per submission and case."""
         with open(path, "w", newline="", encoding="utf-8") as handle:

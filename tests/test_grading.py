@@ -2,10 +2,13 @@
 
 import json
 import sqlite3
+import warnings
 
 import pytest
 
-from autograder.batch import GRADEBOOK, grade_batch
+from autograder.batch import GRADEBOOK, SUMMARY_PLOT, grade_batch
+from autograder.gradebook import Gradebook
+from autograder.plots import plot_batch
 from autograder.examples import EXAMPLES, Edit, Example, build_example
 from autograder.grading import load_rubric
 from autograder.hidden_tests import all_units
@@ -129,6 +132,24 @@ def test_csv_has_a_row_per_submission_and_case(graded):
     lines = (graded[1] / "gradebook.csv").read_text(encoding="utf-8").splitlines()
     cases = sum(len(unit.cases) for unit in all_units())
     assert len(lines) == 1 + cases * len(graded[2])
+
+
+@pytest.mark.slow
+def test_the_summary_shows_exactly_the_units_someone_lost_points_in(graded):
+    assert (graded[1] / SUMMARY_PLOT).read_bytes().startswith(b"\x89PNG")
+    shares = dict(Gradebook(graded[1] / GRADEBOOK).unit_fractions())
+    broken = set().union(*(e.expected_failures for e in EXAMPLES), {unit for _, _, unit in CLASSIC_BUGS})
+    assert {unit for unit, share in shares.items() if share < 1} == broken
+    assert list(shares) == [unit.name for unit in all_units()]
+
+
+@pytest.mark.slow
+def test_the_summary_draws_japanese_without_font_warnings(graded, tmp_path, caplog):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_batch(Gradebook(graded[1] / GRADEBOOK), tmp_path / "summary.png")
+    problems = [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records if "findfont" in r.getMessage()]
+    assert not problems
 
 
 def test_rubric_names_exactly_the_catalog_cases():
