@@ -9,7 +9,8 @@ from tqdm.auto import tqdm
 
 from .gradebook import Gradebook
 from .plots import plot_batch
-from .grading import Catalog, Grader, Limits, Workers
+from .grading import Catalog, Grader, Limits
+from .workers import Workers
 from .reports import summary_table, write_reports
 from .submissions import load_submission
 

@@ -147,7 +147,8 @@ def _accept_flat_upload(submission, folder):
 
 def grade_folder(folder, hide=()):
     """Grade the submission in `folder` as one student; returns the results.json dictionary."""
-    from .grading import Catalog, Grader, Workers
+    from .grading import Catalog, Grader
+    from .workers import Workers
     from .reports import results_json
     from .submissions import load_submission
 

@@ -1,19 +1,16 @@
 """Grade submissions: submission → sandboxed worker → plain tensors → trusted comparison → case results.
 
 The trusted process holds the reference and the expected values; it never runs student code.
-Each unit of a submission is one job for a zygote (see `sandbox.py`), in a fresh scratch folder
-holding only that student's code and the unit's inputs.
+A submission is one job for a zygote (`workers.py`, `sandbox.py`), in a fresh scratch folder
+holding only that student's code; the job restarts after a case that hangs or crashes.
 """
 
 import copy
 import functools
 import io
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 import tomllib
@@ -27,7 +24,7 @@ from . import wire, worker
 from .compare import compare
 from .forbidden import find_forbidden
 from .hidden_tests import all_units
-from .paths import ROOT, SOLUTIONS, reference_package
+from .paths import SOLUTIONS, reference_package
 
 RUBRIC = Path(__file__).with_name("rubric.toml")
 NOTEBOOK = "00_pytorch_basics.ipynb"
@@ -124,131 +121,6 @@ class Catalog:
             outputs = worker.RUNNERS[unit.runner](target, reference_case, copy.deepcopy(inputs), standins)
             self.expected[unit.name, index] = worker.to_plain(outputs)
         return case_inputs
-
-
-def make_scratch_base():
-    """A folder for the jobs' scratch folders that the sandbox's user can reach.
-
-    Preferably under build/, outside /tmp (which the sandbox then replaces with a private tmpfs);
-    when a folder above the checkout is closed to other users, in the system's temporary folder.
-    """
-    base = ROOT / "build" / "scratch"
-    base.mkdir(parents=True, exist_ok=True)
-    if not all(folder.stat().st_mode & 0o001 for folder in [base, *base.parents]):
-        base = Path(tempfile.gettempdir())
-    _remove_stale_scratch(base)
-    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base))
-
-
-SCRATCH_PREFIX = "jisaku-scratch-"
-
-
-def _remove_stale_scratch(base):
-    """Remove the scratch folders of graders that were killed (their process is gone)."""
-    for folder in base.glob(f"{SCRATCH_PREFIX}*-*"):
-        owner = folder.name.removeprefix(SCRATCH_PREFIX).split("-")[0]
-        if not owner.isdigit():
-            continue
-        try:
-            os.kill(int(owner), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, someone else's
-
-
-# --- the sandboxed worker pool ------------------------------------------------------------------
-
-
-class Zygote:
-    """One pre-warmed sandbox server (torch imported once), answering one job at a time.
-
-    `inputs_fd` is an open, unnamed file that will hold the batch's case inputs; the zygote
-    inherits it, reads it once when told, and closes it before any job runs.
-    """
-
-    def __init__(self, hide, scratch, inputs_fd):
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(ROOT),
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "LANG": "C.UTF-8",
-        }
-        self.inputs_fd = inputs_fd
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.sandbox", json.dumps([str(p) for p in hide]), str(scratch)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd="/",
-            pass_fds=[inputs_fd],
-        )
-
-    def load_inputs(self):
-        """The inputs file is written: the zygote loads it, then closes its sandbox."""
-        self._send({"inputs_fd": self.inputs_fd})
-
-    def run(self, request):
-        self._send(request)
-        return json.loads(self.process.stdout.readline())
-
-    def _send(self, message):
-        self.process.stdin.write(json.dumps(message) + "\n")
-        self.process.stdin.flush()
-
-    def close(self):
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
-class Workers:
-    """The batch's zygotes, their scratch folder and the inputs they load.
-
-    The zygotes start before the catalog exists, so their warm-up (importing torch) overlaps the
-    reference's; `start(catalog)` gives them the inputs, through a file without a name that
-    vanishes with the grader, however it ends. The reference, the hidden tests, the kit's own files
-    and the `hide` paths are covered inside the sandbox.
-    """
-
-    def __init__(self, count, hide=()):
-        self.scratch = make_scratch_base()
-        self.inputs = tempfile.TemporaryFile(prefix="jisaku-inputs-")
-        self.hide = [str(p) for p in (SOLUTIONS, ROOT / "autograder", ROOT / "tests", ROOT / ".git", *hide)]
-        self.zygotes = [self._spawn() for _ in range(max(1, count))]
-
-    def _spawn(self):
-        return Zygote(self.hide, self.scratch, self.inputs.fileno())
-
-    def start(self, catalog):
-        """Write the catalog's inputs and hand them to every zygote; returns the zygotes."""
-        self.inputs.write(catalog.inputs)
-        self.inputs.flush()
-        for zygote in self.zygotes:
-            zygote.load_inputs()
-        return list(self.zygotes)
-
-    def replace(self, broken):
-        """A fresh zygote in place of one whose job broke down."""
-        broken.close()
-        fresh = self._spawn()
-        fresh.load_inputs()
-        self.zygotes.append(fresh)
-        return fresh
-
-    def close(self):
-        for zygote in self.zygotes:
-            zygote.close()
-        self.inputs.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # --- grading one submission -------------------------------------------------------------------

@@ -23,7 +23,7 @@ import pytest
 
 from autograder.batch import GRADEBOOK, grade_batch
 from autograder.examples import EXAMPLES, Edit, Example, build_example
-from autograder.grading import SCRATCH_PREFIX
+from autograder.workers import SCRATCH_PREFIX
 from autograder.hidden_tests import all_units
 from autograder.paths import ROOT
 
