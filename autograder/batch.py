@@ -43,7 +43,10 @@ def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress
             _grade_all(grader, workers, todo, gradebook, out_dir, progress)
     gradebook.export_csv(out_dir / "gradebook.csv")
     if gradebook.score_fractions():
-        plot_batch(gradebook, out_dir / SUMMARY_PLOT)
+        try:
+            plot_batch(gradebook, out_dir / SUMMARY_PLOT)
+        except Exception:  # a picture must never cost a graded batch its gradebook
+            traceback.print_exc()
     rows = gradebook.rows()
     gradebook.close()
     return rows
@@ -60,7 +63,10 @@ def _grade_all(grader, workers, submissions, gradebook, out_dir, progress):
             return grader.grade(submission, zygote, workers.scratch)
         except Exception as error:  # a fault of the grader itself costs this submission, never the batch
             traceback.print_exc()
-            zygote = workers.replace(zygote)
+            try:
+                zygote = workers.replace(zygote)
+            except Exception:  # no fresh zygote: the next submission on this slot fails and tries again
+                traceback.print_exc()
             return grader.failed(submission, error)
         finally:
             idle.put(zygote)

@@ -9,8 +9,10 @@ import copy
 import functools
 import io
 import json
+import os
 import shutil
 import signal
+import stat
 import tempfile
 import time
 import tomllib
@@ -98,7 +100,7 @@ class Catalog:
     def __init__(self, units=None, rubric=None):
         self.units = units or all_units()
         self.rubric = rubric or load_rubric()
-        self.inputs = b""  # torch.save of {unit name: [per-case input dicts]}, sent to every job
+        self.inputs = b""  # torch.save of {unit name: [per-case input dicts]}, loaded once by each zygote
         self.expected = {}  # (unit name, case index) -> plain outputs
         worker.make_torch_deterministic()
         inputs = {unit.name: self._prepare(unit) for unit in self.units}
@@ -241,7 +243,7 @@ class Grader:
                 path = results_dir / wire.result_name(index)
                 if not path.exists():
                     break
-                outcomes[index] = _load_result(path)
+                outcomes[index] = _load_result(path, self.limits.output_mb * 2**20)
             start = max(outcomes, default=start - 1) + 1
             if start < total and reply["status"] == "budget":
                 for index in range(start, total):
@@ -338,11 +340,27 @@ def _graded_cells(raw):
     return cells, None
 
 
+def _read_untrusted(path, limit):
+    """The bytes of a file the student's process may have made: a regular file only, never through a
+    link, never blocking (a FIFO), at most `limit` bytes. OSError or ValueError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"larger than {limit} bytes")
+    return data
+
+
+MARKER_BYTES = 4096
+
+
 def _read_loading_marker(path, units):
     """The worker's note of which unit (and module) was loading, or None. The job folder is the student's,
     so the note is checked, never trusted: an unreadable note or an unknown unit counts as no note."""
     try:
-        loading = json.loads(path.read_text(encoding="utf-8"))
+        loading = json.loads(_read_untrusted(path, MARKER_BYTES).decode("utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(loading, dict) or loading.get("unit") not in {unit.name for unit in units}:
@@ -351,9 +369,9 @@ def _read_loading_marker(path, units):
     return {"unit": loading["unit"], "module": module if isinstance(module, str) and module.startswith("transformer.") else None}
 
 
-def _load_result(path):
+def _load_result(path, limit):
     try:
-        return wire.load_result(path.read_bytes())
+        return wire.load_result(_read_untrusted(path, limit))
     except (OSError, ValueError) as error:  # a file the student's code forged or damaged: it earns nothing
         return {"ok": False, "kind": "crashed", "error": "結果ファイルが壊れています", "message": str(error)}
 

@@ -10,7 +10,7 @@ ISOLATION_NAMES = {
     "network-namespace": "ネットワーク名前空間（通信なし）",
     "pid-namespace": "PID 名前空間（残ったプロセスはまとめて終了）",
     "hidden-paths": "解答・隠しテスト・成績簿のパスを空のファイルシステムで覆う",
-    "private-tmp": "/tmp などへの書き込みは使い捨ての領域へ",
+    "private-tmp": "/tmp などへの書き込みは、実行のたびに新しく用意する使い捨ての領域へ",
     "unprivileged-user": "権限のないユーザー（nobody）で実行",
     "rlimits": "CPU 時間・メモリ・出力サイズ・プロセス数の上限",
 }

@@ -16,7 +16,8 @@ For each request it forks a child, which isolates itself further (a new PID name
 an unprivileged user), changes into `job_dir` and runs `autograder.worker.run_job()`. The worker writes one
 result file per finished case, so the zygote can see progress: a case that runs longer than
 `case_timeout` gets the whole process tree killed. Each finished result file is moved at once
-into `results_dir`, which only the grader can write, so later student code cannot rewrite it. The reply is one JSON line:
+into `results_dir` (which, when the grader runs as root, only the grader can write), so later
+student code cannot rewrite it; links, FIFOs and other non-regular files are deleted, never moved. The reply is one JSON line:
 
     {"status": "finished" | "timeout" | "budget" | "crashed", "returncode": int, "signal": int,
      "cases_done": int, "isolation": [...]}
@@ -30,6 +31,7 @@ import json
 import os
 import resource
 import signal
+import stat
 import sys
 import time
 import traceback
@@ -52,6 +54,7 @@ PRELOADED_MODULES = [
 POLL_SECONDS = 0.005
 ZYGOTE_ISOLATION = []
 PRIVATE_TEMP = ["/tmp", "/var/tmp", "/dev/shm"]
+KEEP_IN_TEMP = {}  # folder under a PRIVATE_TEMP path that must stay visible -> an O_PATH descriptor of it
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -84,18 +87,24 @@ def isolate_zygote(hide, scratch):
         return []
     if _mount("none", "/", None, MS_REC | MS_PRIVATE) and all(_hide(path) for path in hide):
         isolation.append("hidden-paths")
-    temporary = [path for path in PRIVATE_TEMP if os.path.isdir(path)]
     # Folders under /tmp that must stay visible: the job folders and this Python (a venv in a checkout
-    # under /tmp, say). Opened now, bound back onto the private tmpfs below; never a hidden path's parent.
+    # under /tmp, say). Opened now, bound back onto each fresh tmpfs; never a hidden path's parent.
     keep = {os.path.realpath(p) for p in (scratch, sys.prefix, sys.base_prefix, sys.exec_prefix) if p}
-    keep = {p: os.open(p, os.O_PATH) for p in keep
-            if any(p.startswith(t + "/") for t in temporary) and not any(h.startswith(p + "/") for h in hide)}
-    if all(_mount("tmpfs", path, "tmpfs", 0, "size=64m,mode=1777") for path in temporary):
-        for path, handle in keep.items():
-            os.makedirs(path, exist_ok=True)
-            _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND)
-        isolation.append("private-tmp")  # a student's writes to /tmp land in a throwaway tmpfs
+    KEEP_IN_TEMP.update({p: os.open(p, os.O_PATH) for p in keep
+                         if any(p.startswith(t + "/") for t in PRIVATE_TEMP) and not any(h.startswith(p + "/") for h in hide)})
+    if _fresh_temp():
+        isolation.append("private-tmp")  # a student's writes to /tmp land in a throwaway tmpfs, new for each job
     return isolation
+
+
+def _fresh_temp():
+    """Empty tmpfs on /tmp, /var/tmp and /dev/shm, with the KEEP_IN_TEMP folders bound back in."""
+    if not all(_mount("tmpfs", path, "tmpfs", 0, "size=64m,mode=1777") for path in PRIVATE_TEMP if os.path.isdir(path)):
+        return False
+    for path, handle in KEEP_IN_TEMP.items():
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND)
+    return True
 
 
 def _hide(path):
@@ -147,6 +156,10 @@ def _child(request, report_fd):
     """In the forked child: isolate, then run the worker. Never returns."""
     from autograder import worker
 
+    if "private-tmp" in ZYGOTE_ISOLATION and not (_unshare(CLONE_NEWNS) and _fresh_temp()):
+        os._exit(71)  # no fresh /tmp: the job must not see what an earlier one left there
+    for handle in KEEP_IN_TEMP.values():
+        os.close(handle)
     os.chdir(request["job_dir"])
     job = worker.prepare()  # reads job.json and imports the stand-ins it names
     isolation = list(ZYGOTE_ISOLATION)
@@ -177,25 +190,34 @@ def _collect_results(job_dir, results_dir):
     Returns how many results have been collected so far.
     """
     try:
-        for name in os.listdir(job_dir):
-            if wire.is_result_name(name):
-                source, target = os.path.join(job_dir, name), os.path.join(results_dir, name)
-                if os.path.exists(target):
-                    os.unlink(source)  # the first result for a case stands: nothing rewrites it later
-                else:
-                    os.replace(source, target)
-        return sum(wire.is_result_name(name) for name in os.listdir(results_dir))
+        names = [name for name in os.listdir(job_dir) if wire.is_result_name(name)]
     except OSError:
-        return 0
+        names = []
+    for name in names:
+        source, target = os.path.join(job_dir, name), os.path.join(results_dir, name)
+        try:
+            if os.path.exists(target):
+                os.unlink(source)  # the first result for a case stands: nothing rewrites it later
+            elif not stat.S_ISREG(os.lstat(source).st_mode):
+                os.unlink(source)  # a link or a FIFO is not a result
+            else:
+                os.replace(source, target)
+        except OSError:
+            pass  # gone already, or a folder by that name: not a result either
+    return sum(wire.is_result_name(name) for name in os.listdir(results_dir))
 
 
 def run_request(request):
     """Fork an isolated child for one request and watch it, killing it on timeout; reply only when
     every process of the job is gone."""
     read_fd, write_fd = os.pipe()
+    zygote = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a killed zygote takes its job with it
+        if os.getppid() != zygote:
+            os._exit(70)
         try:
             _child(request, write_fd)
         except BaseException:
@@ -230,24 +252,35 @@ def _end_descendants():
     process, dying with the watcher; without a PID namespace, anything the student started) is its
     child. A PID namespace's first process exits only after every process in the namespace is gone.
     """
-    if not os.path.isdir("/proc/self/task"):
-        return  # no procfs: the PID namespace (if any) has already ended the job's processes
-    while True:
-        children = set()
-        for task in os.listdir("/proc/self/task"):
-            try:
-                with open(f"/proc/self/task/{task}/children") as handle:
-                    children.update(int(pid) for pid in handle.read().split())
-            except OSError:
-                pass
-        if not children:
-            return
+    while children := _children():
         for pid in children:
             try:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+
+
+def _children():
+    """The zygote's child processes: from /proc/self/task/*/children, or, where the kernel lacks
+    those files, from every process's parent in /proc/<pid>/stat."""
+    tasks = [f"/proc/self/task/{task}/children" for task in os.listdir("/proc/self/task")]
+    children = set()
+    if all(os.path.exists(path) for path in tasks):
+        for path in tasks:
+            with open(path) as handle:
+                children.update(int(pid) for pid in handle.read().split())
+        return children
+    me = os.getpid()
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                after_name = handle.read().rsplit(")", 1)[1].split()  # the name may hold spaces and parentheses
+        except (OSError, IndexError):
+            continue
+        if len(after_name) > 1 and after_name[1] == str(me):  # state, then parent pid
+            children.add(int(entry))
+    return children
 
 
 def _reply(state, status, request, read_fd):

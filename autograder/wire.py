@@ -20,8 +20,9 @@ DTYPES = {str(dtype).removeprefix("torch."): dtype for dtype in (
     torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
     torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128,
 )}
-ERROR_FIELDS = ("kind", "error", "message", "where")
-MAX_DEPTH = 8
+ERROR_KINDS = {"exception", "import", "forbidden"}  # what the worker reports; the grader's own kinds cannot be claimed
+ERROR_FIELDS = {"kind": 50, "error": 200, "message": 2000, "where": 300}  # field -> longest accepted text
+MAX_DEPTH, MAX_DIMS, MAX_SIZE = 8, 16, 2**31
 
 
 def result_name(index):
@@ -70,8 +71,10 @@ def load_result(data):
         if result.keys() != {"ok", "outputs"}:
             raise ValueError("a passed result holds outputs only")
         return {"ok": True, "outputs": _plain(result["outputs"], tensors, 0)}
-    if not set(result) - {"ok"} <= set(ERROR_FIELDS) or not all(type(result[k]) is str for k in result if k != "ok"):
-        raise ValueError("an error result holds strings only")
+    fields = {key: value for key, value in result.items() if key != "ok"}
+    if not fields.keys() <= ERROR_FIELDS.keys() or fields.get("kind") not in ERROR_KINDS \
+            or not all(type(value) is str and len(value) <= ERROR_FIELDS[key] for key, value in fields.items()):
+        raise ValueError("an error result holds the worker's kind and short texts only")
     return result
 
 
@@ -81,8 +84,8 @@ def _tensors(specs, body):
     tensors, offset = [], 0
     for spec in specs:
         if type(spec) is not list or len(spec) != 2 or spec[0] not in DTYPES or type(spec[1]) is not list \
-                or not all(type(n) is int and n >= 0 for n in spec[1]):
-            raise ValueError("a tensor is [dtype, shape]")
+                or len(spec[1]) > MAX_DIMS or not all(type(n) is int and 0 <= n < MAX_SIZE for n in spec[1]):
+            raise ValueError("a tensor is [dtype, shape], of a sane shape")
         dtype, shape = DTYPES[spec[0]], spec[1]
         count = math.prod(shape)
         size = count * dtype.itemsize

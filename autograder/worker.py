@@ -132,7 +132,7 @@ def _run_unit(unit, inputs, start):
         except BaseException as error:  # includes SystemExit and KeyboardInterrupt raised by student code
             result = _error_result("exception", error)
         if tripwire.violations:
-            result = {"ok": False, "kind": "forbidden", "error": "ForbiddenCall", "message": ", ".join(tripwire.violations)}
+            result = _failure("forbidden", "ForbiddenCall", ", ".join(sorted(set(tripwire.violations))))
         _write_result(unit["first"] + i, result)
 
 
@@ -160,7 +160,17 @@ def _error_result(kind, error):
     frames = traceback.extract_tb(error.__traceback__)
     student_frames = [f for f in frames if f.filename.startswith(str(Path.cwd())) or f.filename.startswith("<")]
     where = f"{Path(student_frames[-1].filename).name}:{student_frames[-1].lineno}" if student_frames else ""
-    return {"ok": False, "kind": kind, "error": type(error).__name__, "message": str(error)[:2000], "where": where}
+    try:
+        message = str(error)
+    except Exception:  # an exception whose __str__ fails still reports its type
+        message = ""
+    return _failure(kind, type(error).__name__, message, where)
+
+
+def _failure(kind, error, message, where=""):
+    """A failed case's result, each text cut to what the trusted side accepts."""
+    fields = {"kind": kind, "error": error, "message": message, "where": where}
+    return {"ok": False, **{key: value[:wire.ERROR_FIELDS[key]] for key, value in fields.items()}}
 
 
 # --- loading the student's code ---------------------------------------------------------------
@@ -358,40 +368,11 @@ def run_device_choice(target, case, inputs, standins):
         torch.cuda.is_available, torch.backends.mps.is_available = saved
 
 
-INIT_FUNCTIONS = ["uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "orthogonal_",
-                  "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
-
-
-class _WithoutInitialization:
-    """While active, torch.nn.init leaves tensors as they are: every weight of a graded module is
-    overwritten by load_state_dict, so drawing random initial values would only cost time (a third
-    of building a module) and shift the random stream by an amount that depends on how the module
-    was written. Leaving, it seeds the case's generators again, so both sides start from the same state."""
-
-    def __init__(self, case):
-        self.seed = case.get("seed", 0)
-        self.saved = {}
-
-    def __enter__(self):
-        for name in INIT_FUNCTIONS:
-            self.saved[name] = getattr(torch.nn.init, name)
-            setattr(torch.nn.init, name, _leave_as_is)
-
-    def __exit__(self, *exc):
-        for name, function in self.saved.items():
-            setattr(torch.nn.init, name, function)
-        _seed(self.seed)
-
-
-def _leave_as_is(tensor, *args, **kwargs):
-    return tensor
-
-
 def run_module(target, case, inputs, standins):
     _swap_functions(case, standins)  # before construction: __init__ may call them (PositionalEncoding's table)
-    with _WithoutInitialization(case):
-        module = target(**case["init"])
-        _swap_modules(module, case, standins)
+    module = target(**case["init"])
+    _swap_modules(module, case, standins)
+    _seed(case.get("seed", 0))  # the same random stream from here on, however construction drew from it
     module.load_state_dict(inputs["state"])
     module.to(_dtype(case))
     module.train(case.get("train", False))
@@ -403,8 +384,8 @@ def run_module(target, case, inputs, standins):
 
 def run_training(target, case, inputs, standins):
     """train_one_epoch / evaluate / greedy_decode on a stand-in model; returns outputs and parameters."""
-    with _WithoutInitialization(case):
-        model = standins[case["model"]](**case["model_init"])
+    model = standins[case["model"]](**case["model_init"])
+    _seed(case.get("seed", 0))
     model.load_state_dict(inputs["state"])
     model.train(case.get("start_in_train_mode", False))
     _swap_functions(case, standins)

@@ -1,5 +1,6 @@
 """The batch's sandbox servers ("zygotes", see `sandbox.py`), their scratch folders and their inputs."""
 
+import fcntl
 import json
 import os
 import shutil
@@ -11,10 +12,12 @@ from pathlib import Path
 from .paths import ROOT, SOLUTIONS
 
 SCRATCH_PREFIX = "jisaku-scratch-"
+LOCK_NAME = ".grader.lock"
 
 
 def make_scratch_base():
-    """A folder for the jobs' scratch folders that the sandbox's user can reach.
+    """A folder for the jobs' scratch folders that the sandbox's user can reach, and the open lock
+    file that marks it as this grader's: the folder is in use for as long as the lock is held.
 
     Preferably under build/, outside /tmp (which the sandbox then replaces with a private tmpfs);
     when a folder above the checkout is closed to other users, in the system's temporary folder.
@@ -24,21 +27,26 @@ def make_scratch_base():
     if not all(folder.stat().st_mode & 0o001 for folder in [base, *base.parents]):
         base = Path(tempfile.gettempdir())
     _remove_stale_scratch(base)
-    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base))
+    folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base))
+    lock = open(folder / f"{LOCK_NAME}.new", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    os.rename(folder / f"{LOCK_NAME}.new", folder / LOCK_NAME)  # others see the lock only once it is held
+    return folder, lock
 
 
 def _remove_stale_scratch(base):
-    """Remove the scratch folders of graders that were killed (their process is gone)."""
-    for folder in base.glob(f"{SCRATCH_PREFIX}*-*"):
-        owner = folder.name.removeprefix(SCRATCH_PREFIX).split("-")[0]
-        if not owner.isdigit():
-            continue
+    """Remove the scratch folders whose grader is gone (killed, say): those whose lock nobody holds.
+
+    A lock, unlike a process id, means the same thing to graders in different containers sharing
+    the checkout.
+    """
+    for folder in base.glob(f"{SCRATCH_PREFIX}*"):
         try:
-            os.kill(int(owner), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, someone else's
+            with open(folder / LOCK_NAME) as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # held by a live grader, or no lock yet (being made, or not ours to judge)
+            pass
 
 
 class Zygote:
@@ -77,12 +85,14 @@ class Zygote:
         self.process.stdin.flush()
 
     def close(self):
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        """Close stdin (the zygote then exits at once) and reap it; kill it if it does not."""
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
 
 
 class Workers:
@@ -95,7 +105,7 @@ class Workers:
     """
 
     def __init__(self, count, hide=()):
-        self.scratch = make_scratch_base()
+        self.scratch, self._scratch_lock = make_scratch_base()
         self.inputs = tempfile.TemporaryFile(prefix="jisaku-inputs-")
         self.hide = [str(p) for p in (SOLUTIONS, ROOT / "autograder", ROOT / "tests", ROOT / ".git", *hide)]
         self.zygotes = [self._spawn() for _ in range(max(1, count))]
@@ -114,6 +124,7 @@ class Workers:
     def replace(self, broken):
         """A fresh zygote in place of one whose job broke down."""
         broken.close()
+        self.zygotes.remove(broken)
         fresh = self._spawn()
         fresh.load_inputs()
         self.zygotes.append(fresh)
@@ -124,6 +135,7 @@ class Workers:
             zygote.close()
         self.inputs.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
+        self._scratch_lock.close()
 
     def __enter__(self):
         return self

@@ -161,6 +161,7 @@ CORPUS = {
     "patch_grader_modules": (edited(cell("gelu", GELU_BODY, "    import sys\n    for name in list(sys.modules):\n        if name.startswith('autograder'):\n            sys.modules[name] = None\n    return x")), {"gelu"}, True),
     "tensor_subclass": (edited(sdpa_prelude("class Always(torch.Tensor):\n    def __eq__(self, other):\n        return True\n    @classmethod\n    def __torch_function__(cls, func, types, args=(), kwargs=None):\n        return super().__torch_function__(func, types, args, kwargs or {})\nreturn torch.zeros_like(q).as_subclass(Always), torch.zeros(1).as_subclass(Always)")), {"scaled_dot_product_attention"}, False),
     "fake_score_output": (edited(sdpa_prelude("print('score: 100 / 100')\nprint('{\"score\": 100, \"max_score\": 100, \"tests\": []}')\nfor i in range(40):\n    open(f'result_{i:03d}.bin', 'wb').write(b'{\"result\": {\"ok\": true, \"outputs\": 1.0}, \"tensors\": []}\\n' if i % 2 else b'garbage')")), {"scaled_dot_product_attention"}, False),
+    "result_links": (edited(sdpa_prelude("import os, time\nfor i in range(39, 46):\n    try:\n        os.symlink('/etc/passwd', f'result_{i:03d}.bin')\n    except OSError:\n        pass\ntime.sleep(0.05)")), set(), False),
     # malformed archives and notebooks
     "zip_dotdot": (zipped([("../evil.py", "print('x')")]), set(), False),
     "zip_absolute": (zipped([("/tmp/jisaku_pwned", "x")]), set(), False),
@@ -288,20 +289,35 @@ def _differences(first, second):
     return lines
 
 
-STALL_ONCE = "    import os, time\n    if not os.path.exists('/tmp/jisaku_stalled_once'):\n        open('/tmp/jisaku_stalled_once', 'w').close()\n        time.sleep(60)\n"
+# Stalls in the job that starts at case 0, not in the re-run (which starts at the stalled case): the
+# sandbox leaves a job nothing from an earlier one, so the job's own start index tells the two apart.
+STALL_ONCE = "    import json, time\n    if json.load(open('job.json'))['start'] == 0:\n        time.sleep(60)\n"
 
 
 @pytest.mark.slow
 def test_a_case_that_stalls_once_is_run_again_and_keeps_its_points(tmp_path):
     """A machine that stalls under load must not cost a student a case: a unit's first stop gets a second run."""
     build_example(Example("stall", "stall", (cell("gelu", GELU_BODY, STALL_ONCE + GELU_BODY),)), tmp_path / "stall")
-    try:
-        grade_batch([tmp_path / "stall"], tmp_path / "out", jobs=1, progress=False)
-    finally:
-        if os.path.exists("/tmp/jisaku_stalled_once"):  # only where the sandbox has no private /tmp
-            os.remove("/tmp/jisaku_stalled_once")
+    grade_batch([tmp_path / "stall"], tmp_path / "out", jobs=1, progress=False)
     lost, results = _lost_units(tmp_path / "out", "stall")
     assert not lost, results["tests"]
+
+
+LEAVE_A_NOTE = "    open('/tmp/jisaku_note', 'w').write('x')\n"
+READ_THE_NOTE = "    import os\n    assert not os.path.exists('/tmp/jisaku_note'), 'saw an earlier submission in /tmp'\n"
+
+
+@pytest.mark.slow
+def test_a_submission_never_sees_what_an_earlier_one_left_in_tmp(tmp_path):
+    for name, code in (("a_writer", LEAVE_A_NOTE), ("b_reader", READ_THE_NOTE)):
+        build_example(Example(name, name, (cell("gelu", GELU_BODY, code + GELU_BODY),)), tmp_path / "subs" / name)
+    try:
+        grade_batch([tmp_path / "subs"], tmp_path / "out", jobs=1, progress=False)  # one zygote: a_writer, then b_reader
+    finally:
+        if os.path.exists("/tmp/jisaku_note"):  # only where the sandbox has no private /tmp
+            os.remove("/tmp/jisaku_note")
+    lost, results = _lost_units(tmp_path / "out", "b_reader")
+    assert not lost, [t["output"] for t in results["tests"] if t["score"] < t["max_score"]]
 
 
 def _grade_command(subs, out):

@@ -57,6 +57,9 @@ FORGED = {
     "an error with a non-string message": _file({"ok": False, "kind": "exception", "message": ["x"]}),
     "a sequence of an unknown kind": _file({"ok": True, "outputs": {"__sequence__": "set", "items": []}}),
     "nested too deeply": _file({"ok": True, "outputs": json.loads("[" * 20 + "]" * 20)}),
+    "an empty tensor of absurd shape": _file({"ok": True, "outputs": {"__tensor__": 0}}, [["float32", [0, 2**64]]]),
+    "a grader's own kind claimed": _file({"ok": False, "kind": "passed", "error": "x", "message": "x"}),
+    "a megabyte of message": _file({"ok": False, "kind": "exception", "error": "x", "message": "x" * 2**20}),
 }
 
 
