@@ -45,6 +45,7 @@ CLONE_NEWNET = 0x40000000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MS_BIND = 4096
+MNT_DETACH = 2
 NOBODY = 65534
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 PRELOADED_MODULES = [
@@ -54,7 +55,7 @@ PRELOADED_MODULES = [
 POLL_SECONDS = 0.005
 ZYGOTE_ISOLATION = []
 PRIVATE_TEMP = ["/tmp", "/var/tmp", "/dev/shm"]
-KEEP_IN_TEMP = {}  # folder under a PRIVATE_TEMP path that must stay visible -> an O_PATH descriptor of it
+KEEP_IN_TEMP = []  # folders under a PRIVATE_TEMP path that must stay visible in the sandbox
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -88,23 +89,41 @@ def isolate_zygote(hide, scratch):
     if _mount("none", "/", None, MS_REC | MS_PRIVATE) and all(_hide(path) for path in hide):
         isolation.append("hidden-paths")
     # Folders under /tmp that must stay visible: the job folders and this Python (a venv in a checkout
-    # under /tmp, say). Opened now, bound back onto each fresh tmpfs; never a hidden path's parent.
+    # under /tmp, say), bound back onto each fresh tmpfs; never a hidden path's parent.
     keep = {os.path.realpath(p) for p in (scratch, sys.prefix, sys.base_prefix, sys.exec_prefix) if p}
-    KEEP_IN_TEMP.update({p: os.open(p, os.O_PATH) for p in keep
-                         if any(p.startswith(t + "/") for t in PRIVATE_TEMP) and not any(h.startswith(p + "/") for h in hide)})
+    KEEP_IN_TEMP.extend(sorted(p for p in keep
+                               if any(p.startswith(t + "/") for t in PRIVATE_TEMP) and not any(h.startswith(p + "/") for h in hide)))
     if _fresh_temp():
         isolation.append("private-tmp")  # a student's writes to /tmp land in a throwaway tmpfs, new for each job
     return isolation
 
 
 def _fresh_temp():
-    """Empty tmpfs on /tmp, /var/tmp and /dev/shm, with the KEEP_IN_TEMP folders bound back in."""
-    if not all(_mount("tmpfs", path, "tmpfs", 0, "size=64m,mode=1777") for path in PRIVATE_TEMP if os.path.isdir(path)):
+    """Empty tmpfs on /tmp, /var/tmp and /dev/shm, with the KEEP_IN_TEMP folders bound back in.
+
+    The folders are opened before the tmpfs covers them, in this mount namespace: a bind mount's
+    source must lie in the caller's own namespace.
+    """
+    handles = {path: os.open(path, os.O_PATH) for path in KEEP_IN_TEMP}
+    mounted = []
+    try:
+        for path in filter(os.path.isdir, PRIVATE_TEMP):
+            if not _mount("tmpfs", path, "tmpfs", 0, "size=64m,mode=1777"):
+                break
+            mounted.append(path)
+        else:
+            for path, handle in handles.items():
+                os.makedirs(path, exist_ok=True)
+                if not _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND):
+                    break
+            else:
+                return True
+        for path in reversed(mounted):  # half done: back to the view from before
+            _libc.umount2(path.encode(), MNT_DETACH)
         return False
-    for path, handle in KEEP_IN_TEMP.items():
-        os.makedirs(path, exist_ok=True)
-        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND)
-    return True
+    finally:
+        for handle in handles.values():
+            os.close(handle)
 
 
 def _hide(path):
@@ -159,8 +178,6 @@ def _child(request, report_fd):
     isolation = list(ZYGOTE_ISOLATION)
     if "private-tmp" in isolation and not (_unshare(CLONE_NEWNS) and _fresh_temp()):
         isolation.remove("private-tmp")  # the zygote's tmpfs, shared with earlier jobs: the results say so
-    for handle in KEEP_IN_TEMP.values():
-        os.close(handle)
     os.chdir(request["job_dir"])
     job = worker.prepare()  # reads job.json and imports the stand-ins it names
     if _unshare(CLONE_NEWPID):
