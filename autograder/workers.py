@@ -15,17 +15,19 @@ SCRATCH_PREFIX = "jisaku-scratch-"
 LOCK_NAME = ".grader.lock"
 
 
-def make_scratch_base():
+def make_scratch_base(base=None):
     """A folder for the jobs' scratch folders that the sandbox's user can reach, and the open lock
     file that marks it as this grader's: the folder is in use for as long as the lock is held.
 
-    Preferably under build/, outside /tmp (which the sandbox then replaces with a private tmpfs);
-    when a folder above the checkout is closed to other users, in the system's temporary folder.
+    Under `base` when given; else preferably under build/, outside /tmp (which the sandbox replaces
+    with a private tmpfs); when a folder above the checkout is closed to other users, in the
+    system's temporary folder.
     """
-    base = ROOT / "build" / "scratch"
-    base.mkdir(parents=True, exist_ok=True)
-    if not all(folder.stat().st_mode & 0o001 for folder in [base, *base.parents]):
-        base = Path(tempfile.gettempdir())
+    if base is None:
+        base = ROOT / "build" / "scratch"
+        base.mkdir(parents=True, exist_ok=True)
+        if not all(folder.stat().st_mode & 0o001 for folder in [base, *base.parents]):
+            base = Path(tempfile.gettempdir())
     _remove_stale_scratch(base)
     folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base))
     lock = open(folder / f"{LOCK_NAME}.new", "w")
@@ -104,8 +106,8 @@ class Workers:
     and the `hide` paths are covered inside the sandbox.
     """
 
-    def __init__(self, count, hide=()):
-        self.scratch, self._scratch_lock = make_scratch_base()
+    def __init__(self, count, hide=(), scratch_base=None):
+        self.scratch, self._scratch_lock = make_scratch_base(scratch_base)
         self.inputs = tempfile.TemporaryFile(prefix="jisaku-inputs-")
         self.hide = [str(p) for p in (SOLUTIONS, ROOT / "autograder", ROOT / "tests", ROOT / ".git", *hide)]
         self.zygotes = [self._spawn() for _ in range(max(1, count))]

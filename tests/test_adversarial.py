@@ -9,6 +9,7 @@ behind outside the scratch folders, and leave no process running.
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,9 @@ import pytest
 
 from autograder.batch import GRADEBOOK, grade_batch
 from autograder.examples import EXAMPLES, Edit, Example, build_example
-from autograder.workers import SCRATCH_PREFIX
+from autograder.grading import Catalog, Grader
+from autograder.submissions import load_submission
+from autograder.workers import SCRATCH_PREFIX, Workers
 from autograder.hidden_tests import all_units
 from autograder.paths import ROOT
 
@@ -94,7 +97,6 @@ def zipped(extra_members=(), symlink_attention=False, wrap=None):
             inner = path.read_bytes()
             with zipfile.ZipFile(path, "w") as archive:
                 archive.writestr("inner.zip", inner)
-        import shutil
         shutil.rmtree(folder)
     return build
 
@@ -318,6 +320,24 @@ def test_a_submission_never_sees_what_an_earlier_one_left_in_tmp(tmp_path):
             os.remove("/tmp/jisaku_note")
     lost, results = _lost_units(tmp_path / "out", "b_reader")
     assert not lost, [t["output"] for t in results["tests"] if t["score"] < t["max_score"]]
+
+
+@pytest.mark.slow
+def test_grading_works_with_the_job_folders_under_tmp(tmp_path):
+    """The sandbox covers /tmp with a fresh tmpfs for every job and binds the job folders back in:
+    the case of a checkout under /tmp, or of a machine where build/ is closed to the sandbox's user."""
+    submission = load_submission(build_example(EXAMPLES[0], tmp_path / "perfect"))
+    base = Path(tempfile.mkdtemp(prefix="jisaku-test-", dir="/tmp"))
+    base.chmod(0o711)  # reachable by the sandbox's user
+    try:
+        with Workers(1, scratch_base=base) as workers:
+            grader = Grader(Catalog())
+            [zygote] = workers.start(grader.catalog)
+            result = grader.grade(submission, zygote, workers.scratch)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    assert result.score == result.max_score, [c.output for c in result.cases if c.status != "passed"][:2]
+    assert "private-tmp" in result.isolation or os.getuid() != 0
 
 
 def _grade_command(subs, out):
