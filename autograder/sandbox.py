@@ -4,10 +4,10 @@ The grader starts one zygote per job slot (`python -m autograder.sandbox HIDE_JS
 it builds the reference catalog, so the two warm up side by side. The zygote imports torch once,
 and nothing of the reference or the hidden tests, then reads its first stdin line,
 `{"inputs_fd": N}`: an inherited file, without a name, holding the batch's case inputs, written by
-the trusted side. It loads them and closes the file, enters its
-own mount and network namespaces with the HIDE_JSON paths covered and /tmp replaced by a private
-tmpfs (SCRATCH, where the job folders live, is bound back into it when it lies under /tmp), then
-serves requests, one JSON line each on stdin:
+the trusted side. It loads them and closes the file, enters its own mount and network namespaces
+with the HIDE_JSON paths covered and /tmp, /var/tmp and /dev/shm replaced by private tmpfs mounts,
+fresh for each job (SCRATCH, where the job folders live, is bound back in when it lies under
+/tmp), then serves requests, one JSON line each on stdin:
 
     {"job_dir": ".../scratch/job", "results_dir": ".../scratch/results", "case_timeout": 3,
      "total_seconds": 300, "cpu_seconds": 300, "memory_mb": 2048, "output_mb": 8, "max_processes": 64}
