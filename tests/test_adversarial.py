@@ -319,6 +319,8 @@ def test_a_submission_never_sees_what_an_earlier_one_left_in_tmp(tmp_path):
         if os.path.exists("/tmp/jisaku_note"):  # only where the sandbox has no private /tmp
             os.remove("/tmp/jisaku_note")
     lost, results = _lost_units(tmp_path / "out", "b_reader")
+    if "/tmp" not in results["output"]:  # the isolation line names the private /tmp when it is in force
+        pytest.skip("this machine gives the sandbox no private /tmp (see the README's protection levels)")
     assert not lost, [t["output"] for t in results["tests"] if t["score"] < t["max_score"]]
 
 
@@ -337,7 +339,7 @@ def test_grading_works_with_the_job_folders_under_tmp(tmp_path):
     finally:
         shutil.rmtree(base, ignore_errors=True)
     assert result.score == result.max_score, [c.output for c in result.cases if c.status != "passed"][:2]
-    assert "private-tmp" in result.isolation or os.getuid() != 0
+    assert "private-tmp" in result.isolation or "mount-namespace" not in result.isolation
 
 
 def _grade_command(subs, out):
