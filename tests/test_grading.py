@@ -151,7 +151,7 @@ def test_the_summary_draws_japanese_without_font_warnings(graded, tmp_path):
     run = subprocess.run([sys.executable, "-W", "always", "-c", draw, str(graded[1] / GRADEBOOK), str(tmp_path / "summary.png")],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert not [line for line in run.stderr.splitlines() if "findfont" in line or "Glyph" in line or "font" in line.lower()]
+    assert not [line for line in run.stderr.splitlines() if "font" in line.lower()]  # findfont, "Glyph … missing from font"
 
 
 def test_rubric_names_exactly_the_catalog_cases():
