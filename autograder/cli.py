@@ -6,11 +6,11 @@ from pathlib import Path
 
 import torch
 
-from .paths import ASSIGNMENTS
+from autograder.paths import ASSIGNMENTS
 
 
 def _train(args):
-    from .toy_training import ToyConfig, train_toy
+    from autograder.authoring.toy_training import ToyConfig, train_toy
 
     torch.set_num_threads(args.threads)
     config = ToyConfig(task=args.task, num_epochs=args.epochs, seed=args.seed)
@@ -21,7 +21,7 @@ def _train(args):
 
 
 def _release(args):
-    from .release import build_bundle, release
+    from autograder.authoring.release import build_bundle, release
 
     written = release()
     print(f"assignments/ を solutions/ から生成しました（{len(written)} ファイル）")
@@ -31,27 +31,33 @@ def _release(args):
 
 
 def _check(args):
-    from .paths import load_module
+    from autograder.paths import load_module
 
     check = load_module(Path(args.folder) / "check.py", "jisaku_student_check")
     return 0 if check.run_check(*args.parts) else 1
 
 
 def _grade(args):
-    from .batch import grade_batch, print_summary
+    from autograder.grader.batch import grade_batch, print_protections, print_summary
+    from autograder.grader.launcher import SandboxUnavailable
 
-    rows = grade_batch(args.submissions, args.out, jobs=args.jobs, regrade=args.regrade)
+    try:
+        rows = grade_batch(args.submissions, args.out, jobs=args.jobs, regrade=args.regrade, unsandboxed=args.unsandboxed)
+    except SandboxUnavailable as error:
+        print(error, file=sys.stderr)
+        return 2
     print_summary(rows)
+    graded_all = print_protections(args.out)
     print(f"結果: {Path(args.out) / 'gradebook.sqlite'}（CSV: gradebook.csv、得点の分布とユニットごとの得点率の図: summary.png）、学生ごとの results.json と feedback.md")
-    return 0
+    return 0 if graded_all else 1
 
 
 def _demo(args):
     """The main job on the built-in examples: release, build the example submissions, grade them."""
-    from .batch import grade_batch, print_summary
-    from .examples import EXAMPLES, build_examples
-    from .paths import ROOT
-    from .release import release
+    from autograder.grader.batch import grade_batch, print_protections, print_summary
+    from autograder.authoring.examples import EXAMPLES, build_examples
+    from autograder.paths import ROOT
+    from autograder.authoring.release import release
 
     print(f"1/3 リリース: assignments/ を生成しました（{len(release())} ファイル）")
     examples = ROOT / "build" / "examples"
@@ -62,12 +68,13 @@ def _demo(args):
     out = ROOT / "build" / "demo-grades"
     print(f"3/3 採点（--jobs {args.jobs}）")
     print_summary(grade_batch([examples], out, jobs=args.jobs, regrade=True))
+    print_protections(out)
     print(f"成績簿: {out / 'gradebook.sqlite'}（CSV: {out / 'gradebook.csv'}）、図: {out / 'summary.png'}、フィードバック: {out}/<学生>/feedback.md")
     return 0
 
 
 def _gradescope(args):
-    from .gradescope import build_autograder_zip
+    from autograder.outputs.gradescope import build_autograder_zip
 
     print(f"Gradescope 用の autograder.zip: {build_autograder_zip(args.zip_path)}")
     return 0
@@ -110,6 +117,8 @@ def build_parser():
     grade.add_argument("--out", required=True, help="結果の出力先 / output folder")
     grade.add_argument("--jobs", type=int, default=1, help="並列に動かすワーカー数 / parallel workers")
     grade.add_argument("--regrade", action="store_true", help="変更のない提出物も採点し直す / regrade unchanged submissions")
+    grade.add_argument("--unsandboxed", action="store_true",
+                       help="隔離なしで採点する（bubblewrap も名前空間も使えないとき。結果に記録される）/ grade without a sandbox (recorded in every result)")
     grade.set_defaults(run=_grade)
 
     gradescope = commands.add_parser(

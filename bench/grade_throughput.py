@@ -31,9 +31,9 @@ from pathlib import Path
 
 import torch
 
-from autograder.batch import grade_batch
-from autograder.examples import EXAMPLES, NOTEBOOK, build_example
-from autograder.nbgrader_course import ASSIGNMENT, make_course, run_nbgrader
+from autograder.grader.batch import grade_batch
+from autograder.authoring.examples import EXAMPLES, NOTEBOOK, build_example
+from autograder.authoring.nbgrader_course import ASSIGNMENT, make_course, run_nbgrader
 TARGET_SUBMISSIONS, TARGET_SECONDS = 50, 60.0
 
 

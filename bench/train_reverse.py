@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from autograder.paths import reference_package
-from autograder.toy_training import ToyConfig, build_model, train_toy
+from autograder.authoring.toy_training import ToyConfig, build_model, train_toy
 
 REPEATS = 7
 STEPS_PER_REPEAT = 20

@@ -6,7 +6,7 @@ import pytest
 import torch
 from oracles import DEVICES, DTYPES
 
-from autograder.notebook import run_solution_cells
+from autograder.authoring.notebook import run_solution_cells
 from autograder.paths import SOLUTIONS, reference_package
 
 

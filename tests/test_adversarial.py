@@ -3,7 +3,7 @@
 Each corpus item is built from the reference by a few edits (or by writing a malformed zip or
 notebook) and names the units it must lose points in. Grading the corpus mixed with good
 submissions must finish, keep every other grade intact, award nothing unearned, leave nothing
-behind outside the scratch folders, and leave no process running.
+behind outside the sandbox, and leave no process, IPC object or file running or lying around.
 """
 
 import hashlib
@@ -22,12 +22,10 @@ import nbformat
 import psutil
 import pytest
 
-from autograder.batch import GRADEBOOK, grade_batch
-from autograder.examples import EXAMPLES, Edit, Example, build_example
-from autograder.grading import Catalog, Grader
-from autograder.submissions import load_submission
-from autograder.workers import SCRATCH_PREFIX, Workers
-from autograder.hidden_tests import all_units
+from autograder.grader.batch import GRADEBOOK, grade_batch
+from autograder.authoring.examples import EXAMPLES, Edit, Example, build_example
+from autograder.grader.hidden_tests import all_units
+from autograder.grader.launcher import JOB_UID_BASE
 from autograder.paths import ROOT
 
 NOTEBOOK_UNITS = {"split_heads", "merge_heads", "count_parameters", "softmax", "layer_norm", "gelu", "cross_entropy", "train_step", "eval_step"}
@@ -111,6 +109,41 @@ SOFTMAX_BODY = "    return exps / exps.sum(dim=dim, keepdim=True)"
 LAYER_NORM_BODY = "    return (x - mean) / torch.sqrt(variance + eps) * weight + bias"
 
 
+# Attempts at leaving something for the next student, or at reaching past the sandbox: each must fail,
+# and the answer is right only when every one did.
+TRACES = """    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    got_through = []
+    if libc.shmget(0, 2**20, 0o1666) >= 0:
+        got_through.append('SysV shared memory')
+    import platform
+    if platform.machine() == 'x86_64' and libc.syscall(248, b'user', b'jisaku', b'x', 1, -4) >= 0:  # add_key, user keyring
+        got_through.append('a key')
+    if libc.unshare(0x10000000) == 0:
+        got_through.append('a user namespace')
+    if libc.mount(b'none', b'/tmp', b'tmpfs', 0, None) == 0:
+        got_through.append('a mount')
+    for folder in ('/run/lock', '/var/tmp', '/dev', '/', '/opt/jisaku/autograder'):
+        try:
+            open(os.path.join(folder, 'jisaku_trace'), 'w').write('x')
+            got_through.append(folder)
+        except OSError:
+            pass
+    if got_through:
+        return x * 0 + float(len(got_through))
+"""
+FILL = """    import os
+    for folder in ('.', '/tmp', '/dev/shm'):
+        for size in (2**20, 0):  # first the space, then the inodes
+            try:
+                for i in range(10**5):
+                    with open(os.path.join(folder, f'fill{size}_{i}'), 'wb') as handle:
+                        handle.write(b'0' * size)
+            except OSError:
+                pass
+"""
+
+
 def sdpa_prelude(code):
     """Code run at the start of the student's scaled_dot_product_attention."""
     return Edit("transformer/attention.py", SDPA_DEF, SDPA_DEF + "".join(f"    {line}\n" for line in code.splitlines()))
@@ -143,7 +176,7 @@ CORPUS = {
     "memory_bomb_list": (edited(cell("gelu", GELU_BODY, "    hoard = []\n    while True:\n        hoard.append(bytearray(10**7))")), {"gelu"}, False),
     "fork_loop": (edited(cell("layer_norm", LAYER_NORM_BODY, "    import os\n    while True:\n        os.fork()")), {"layer_norm"}, True),
     "thread_spawner": (edited(cell("gelu", GELU_BODY, "    import threading, time\n    for _ in range(500):\n        threading.Thread(target=time.sleep, args=(60,)).start()\n" + GELU_BODY)), {"gelu"}, True),
-    "print_a_gigabyte": (edited(cell("gelu", GELU_BODY, "    import sys\n    chunk = 'x' * 2**20\n    for _ in range(1024):\n        sys.stdout.write(chunk)\n" + GELU_BODY)), {"gelu"}, False),
+    "print_a_gigabyte": (edited(cell("gelu", GELU_BODY, "    import sys\n    chunk = 'x' * 2**20\n    for _ in range(1024):\n        sys.stdout.write(chunk)\n" + GELU_BODY)), set(), False),  # printing is no bug: it goes nowhere, and the answer is right
     "sys_exit": (edited(cell("softmax", SOFTMAX_BODY, "    import sys\n    sys.exit(0)")), {"softmax"}, False),
     "os_exit": (edited(cell("softmax", SOFTMAX_BODY, "    import os\n    os._exit(0)")), {"softmax"}, False),
     "kill_self": (edited(cell("layer_norm", LAYER_NORM_BODY, "    import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)")), {"layer_norm"}, False),
@@ -162,8 +195,21 @@ CORPUS = {
     "patch_builtins": (edited(cell("gelu", GELU_BODY, "    import builtins\n    builtins.isinstance = lambda *a: True\n    builtins.type = lambda *a: float\n    return x")), {"gelu"}, True),
     "patch_grader_modules": (edited(cell("gelu", GELU_BODY, "    import sys\n    for name in list(sys.modules):\n        if name.startswith('autograder'):\n            sys.modules[name] = None\n    return x")), {"gelu"}, True),
     "tensor_subclass": (edited(sdpa_prelude("class Always(torch.Tensor):\n    def __eq__(self, other):\n        return True\n    @classmethod\n    def __torch_function__(cls, func, types, args=(), kwargs=None):\n        return super().__torch_function__(func, types, args, kwargs or {})\nreturn torch.zeros_like(q).as_subclass(Always), torch.zeros(1).as_subclass(Always)")), {"scaled_dot_product_attention"}, False),
-    "fake_score_output": (edited(sdpa_prelude("print('score: 100 / 100')\nprint('{\"score\": 100, \"max_score\": 100, \"tests\": []}')\nfor i in range(40):\n    open(f'result_{i:03d}.bin', 'wb').write(b'{\"result\": {\"ok\": true, \"outputs\": 1.0}, \"tensors\": []}\\n' if i % 2 else b'garbage')")), {"scaled_dot_product_attention"}, False),
+    "fake_score_output": (edited(sdpa_prelude("print('score: 100 / 100')\nprint('{\"score\": 100, \"max_score\": 100, \"tests\": []}')\nfor i in range(40):\n    open(f'result_{i:03d}.bin', 'wb').write(b'{\"result\": {\"ok\": true, \"outputs\": 1.0}, \"tensors\": []}\\n' if i % 2 else b'garbage')")), set(), False),  # files are not results: its own (right) answer stands
     "result_links": (edited(sdpa_prelude("import os, time\nfor i in range(39, 46):\n    try:\n        os.symlink('/etc/passwd', f'result_{i:03d}.bin')\n    except OSError:\n        pass\ntime.sleep(0.05)")), set(), False),
+    # the sandbox's own boundary (one item per class of hole)
+    "link_farm": (edited(sdpa_prelude("import os\nfor i, target in enumerate(('/etc/shadow', '/etc/passwd', '/root', '/proc/1/root')):\n    for folder in ('.', '/tmp'):\n        try:\n            os.symlink(target, f'{folder}/link{i}')\n        except OSError:\n            pass")), set(), False),
+    "import_the_standins": (edited(Edit("transformer/layers.py", "import torch.nn as nn\n", "import torch.nn as nn\nfrom autograder.standins.layers import EncoderLayer, DecoderLayer  # noqa\n")), broken_import("layers"), False),
+    "reexport_standins": (edited(Edit("transformer/transformer.py", "class Encoder(nn.Module):", "try:\n    from jisaku_standins.stacks import Encoder as Stolen\nexcept ImportError:\n    Stolen = None\n\n\nclass Encoder(nn.Module):"),
+                                 Edit("transformer/transformer.py", "        for layer in self.layers:\n            x = layer(x, src_mask)", "        if Stolen is None:\n            raise NotImplementedError\n        for layer in self.layers:\n            x = layer(x, src_mask)")), {"Encoder"}, False),
+    "forge_frames": (edited(sdpa_prelude("import os, json\nbody = json.dumps({'message': {'op': 'result', 'index': 0, 'result': {'ok': True, 'outputs': 1.0}}, 'tensors': []}).encode() + b'\\n'\nfor fd in range(3, 20):\n    for frame in (len(body).to_bytes(8, 'big') + body, b'garbage'):\n        try:\n            os.write(fd, frame)\n        except OSError:\n            pass")), {"scaled_dot_product_attention"}, False),
+    "spoof_progress": (edited(cell("gelu", GELU_BODY, "    import os\n    while True:\n        for fd in range(3, 20):\n            try:\n                os.write(fd, (20).to_bytes(8, 'big') + b'{\"message\": 1}')\n            except OSError:\n                pass\n        open('result_001.bin', 'w').write('x')\n        open('loading.json', 'w').write('{\"unit\": \"nope\"}')")), {"gelu"}, False),
+    "disarm_later_guards": (edited(cell("split_heads", "def split_heads", "import autograder.sandbox.tripwire as _t\n_t.Tripwire.__enter__ = lambda self: None\n_t.Tripwire.__exit__ = lambda self, *a: None\n\n\ndef split_heads"),
+                                   sdpa_prelude("import torch.nn.functional as F\ngetattr(F, 'scaled_' + 'dot_product_attention')(q, k, v, attn_mask=mask)")), {"scaled_dot_product_attention"}, False),
+    "traces_for_the_next_student": (edited(cell("gelu", GELU_BODY, TRACES + GELU_BODY)), set(), False),
+    "fill_the_disk": (edited(cell("layer_norm", LAYER_NORM_BODY, FILL + LAYER_NORM_BODY)), set(), False),
+    "read_other_copies": (edited(sdpa_prelude("import glob\nfor path in glob.glob('/tmp/*/solutions/transformer/attention.py') + glob.glob('" + str(Path.home()) + "/*/solutions/transformer/attention.py'):\n    exec(open(path).read(), globals())\nreturn scaled_dot_product_attention(q, k, v, mask)")), {"scaled_dot_product_attention"}, False),
+    "imports_more_of_the_standard_library": (edited(cell("gelu", GELU_BODY, "    import bisect, decimal, fractions, heapq, textwrap, zipfile\n" + GELU_BODY)), set(), False),
     # malformed archives and notebooks
     "zip_dotdot": (zipped([("../evil.py", "print('x')")]), set(), False),
     "zip_absolute": (zipped([("/tmp/jisaku_pwned", "x")]), set(), False),
@@ -204,17 +250,33 @@ def _lost_units(out, name):
 
 
 @pytest.fixture(scope="module")
-def corpus_graded(tmp_path_factory):
+def other_copies_of_the_solutions():
+    """Copies of the solutions where a teacher keeps a course: the sandbox must not see them either."""
+    copies = [Path(tempfile.mkdtemp(prefix="jisaku-course-")), Path(tempfile.mkdtemp(prefix="jisaku-course-", dir=Path.home()))]
+    for copy in copies:
+        shutil.copytree(ROOT / "solutions" / "transformer", copy / "solutions" / "transformer")
+    yield copies
+    for copy in copies:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+def _sysv_objects():
+    return {kind: Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:] for kind in ("shm", "sem", "msg")}
+
+
+@pytest.fixture(scope="module")
+def corpus_graded(tmp_path_factory, other_copies_of_the_solutions):
     folder = tmp_path_factory.mktemp("corpus")
     _build_corpus(folder, [*GOOD, *CORPUS])
     out = tmp_path_factory.mktemp("out")
     for sentinel in SENTINELS:
         if os.path.exists(sentinel):
             os.remove(sentinel)
-    before = _tree_hash()
+    before, ipc_before, passwd_before = _tree_hash(), _sysv_objects(), os.stat("/etc/passwd")
     started = time.monotonic()
     rows = grade_batch([folder], out, jobs=2, progress=False)
-    return {"folder": folder, "out": out, "rows": rows, "tree_before": before, "seconds": time.monotonic() - started}
+    return {"folder": folder, "out": out, "rows": rows, "tree_before": before, "seconds": time.monotonic() - started,
+            "ipc_before": ipc_before, "passwd_before": passwd_before}
 
 
 @pytest.mark.slow
@@ -252,13 +314,26 @@ def test_nothing_outside_the_scratch_folders_changes(corpus_graded):
     import sqlite3
 
     assert sqlite3.connect(database).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    after = os.stat("/etc/passwd")
+    assert (after.st_uid, after.st_mode) == (corpus_graded["passwd_before"].st_uid, corpus_graded["passwd_before"].st_mode)
+    assert not [p for p in ("/run/lock/jisaku_trace", "/var/tmp/jisaku_trace") if os.path.exists(p)]
 
 
 @pytest.mark.slow
-def test_no_process_survives_the_grader(corpus_graded):
-    me = psutil.Process()
-    assert not me.children(recursive=True)
-    assert not [p.pid for p in psutil.process_iter(["username"]) if p.info["username"] == "nobody"]
+def test_no_process_or_ipc_object_survives_the_grader(corpus_graded):
+    assert not psutil.Process().children(recursive=True)
+    assert not _sandbox_processes()
+    assert _sysv_objects() == corpus_graded["ipc_before"]
+
+
+def _sandbox_processes():
+    """Processes of the grader's sandboxes, read afresh from /proc: a job uid, bubblewrap, or a zygote."""
+    found = []
+    for process in psutil.process_iter(["uids", "cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if (process.info["uids"] and process.info["uids"].real >= JOB_UID_BASE) or "autograder.sandbox" in command or command.startswith("bwrap"):
+            found.append((process.pid, command[:80]))
+    return found
 
 
 @pytest.mark.slow
@@ -291,18 +366,32 @@ def _differences(first, second):
     return lines
 
 
-# Stalls in the job that starts at case 0, not in the re-run (which starts at the stalled case): the
-# sandbox leaves a job nothing from an earlier one, so the job's own start index tells the two apart.
-STALL_ONCE = "    import json, time\n    if json.load(open('job.json'))['start'] == 0:\n        time.sleep(60)\n"
+def _stop_the_first_unit_process_once(stopped):
+    """Play a machine that stalls: SIGSTOP the first unit process seen (a job uid), once."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not stopped:
+        for process in psutil.process_iter(["uids"]):
+            if process.info["uids"] and process.info["uids"].real >= JOB_UID_BASE:
+                process.send_signal(signal.SIGSTOP)
+                stopped.append(process.pid)
+                return
+        time.sleep(0.01)
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the unit processes are told apart by their job uid, which only root grading gives")
 def test_a_case_that_stalls_once_is_run_again_and_keeps_its_points(tmp_path):
     """A machine that stalls under load must not cost a student a case: a unit's first stop gets a second run."""
-    build_example(Example("stall", "stall", (cell("gelu", GELU_BODY, STALL_ONCE + GELU_BODY),)), tmp_path / "stall")
+    import threading
+
+    build_example(EXAMPLES[0], tmp_path / "stall")
+    stopped = []
+    stopper = threading.Thread(target=_stop_the_first_unit_process_once, args=(stopped,))
+    stopper.start()
     grade_batch([tmp_path / "stall"], tmp_path / "out", jobs=1, progress=False)
+    stopper.join()
     lost, results = _lost_units(tmp_path / "out", "stall")
-    assert not lost, results["tests"]
+    assert stopped and not lost, results["tests"]
 
 
 LEAVE_A_NOTE = "    open('/tmp/jisaku_note', 'w').write('x')\n"
@@ -319,27 +408,8 @@ def test_a_submission_never_sees_what_an_earlier_one_left_in_tmp(tmp_path):
         if os.path.exists("/tmp/jisaku_note"):  # only where the sandbox has no private /tmp
             os.remove("/tmp/jisaku_note")
     lost, results = _lost_units(tmp_path / "out", "b_reader")
-    if "/tmp" not in results["output"]:  # the isolation line names the private /tmp when it is in force
-        pytest.skip("this machine gives the sandbox no private /tmp (see the README's protection levels)")
+    assert "private-tmp" in results["extra_data"]["protections"]
     assert not lost, [t["output"] for t in results["tests"] if t["score"] < t["max_score"]]
-
-
-@pytest.mark.slow
-def test_grading_works_with_the_job_folders_under_tmp(tmp_path):
-    """The sandbox covers /tmp with a fresh tmpfs for every job and binds the job folders back in:
-    the case of a checkout under /tmp, or of a machine where build/ is closed to the sandbox's user."""
-    submission = load_submission(build_example(EXAMPLES[0], tmp_path / "perfect"))
-    base = Path(tempfile.mkdtemp(prefix="jisaku-test-", dir="/tmp"))
-    base.chmod(0o711)  # reachable by the sandbox's user
-    try:
-        with Workers(1, scratch_base=base) as workers:
-            grader = Grader(Catalog())
-            [zygote] = workers.start(grader.catalog)
-            result = grader.grade(submission, zygote, workers.scratch)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-    assert result.score == result.max_score, [c.output for c in result.cases if c.status != "passed"][:2]
-    assert "private-tmp" in result.isolation or "mount-namespace" not in result.isolation
 
 
 def _grade_command(subs, out):
@@ -373,8 +443,4 @@ def test_a_stopped_batch_resumes_and_grades_everything_once(tmp_path, stop):
     counts = sqlite3.connect(database).execute("SELECT student_id, COUNT(*) FROM cases GROUP BY student_id").fetchall()
     cases = sum(len(unit.cases) for unit in all_units())
     assert sorted(counts) == sorted((name, cases) for name in names)
-    assert not _scratch_folders_of(process.pid), "the stopped grader's scratch folder (student code) was left behind"
-
-
-def _scratch_folders_of(pid):
-    return [p for base in (ROOT / "build" / "scratch", Path(tempfile.gettempdir())) for p in base.glob(f"{SCRATCH_PREFIX}{pid}-*")]
+    assert not _sandbox_processes(), "the stopped grader's sandboxes outlived it"

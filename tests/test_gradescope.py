@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder import gradescope
-from autograder.examples import EXAMPLES, build_example
+from autograder.outputs import gradescope
+from autograder.authoring.examples import EXAMPLES, build_example
 from autograder.paths import ROOT, SOLUTIONS
-from autograder.submissions import Submission
+from autograder.grader.submissions import Submission
 
 TEST_KEYS = {"name", "number", "score", "max_score", "status", "output", "visibility", "tags"}
 
@@ -69,8 +69,8 @@ def test_zip_holds_the_scripts_and_the_kit_source(autograder_zip):
     assert names == sorted(names)
     for script in ("setup.sh", "run_autograder"):
         assert stat.S_IMODE(infos[script].external_attr >> 16) & 0o111 == 0o111, script
-    for required in ("pyproject.toml", "constraints.txt", "README.md", "autograder/hidden_tests.py",
-                     "autograder/rubric.toml", "autograder/gradescope.py", "autograder/standins/__init__.py",
+    for required in ("pyproject.toml", "constraints.txt", "README.md", "autograder/grader/hidden_tests.py",
+                     "autograder/grader/rubric.toml", "autograder/outputs/gradescope.py", "autograder/sandbox/zygote.py", "autograder/standins/__init__.py",
                      "solutions/transformer/attention.py", "solutions/00_pytorch_basics.ipynb"):
         assert required in infos, required
     assert {info.date_time for info in infos.values()} == {gradescope.ZIP_TIMESTAMP}
@@ -85,7 +85,7 @@ def test_scripts_are_valid_bash_and_install_the_pinned_cpu_torch(tmp_path):
     assert "-c \"$SOURCE/constraints.txt\"" in gradescope.SETUP_SH
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in gradescope.SETUP_SH
     assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text().splitlines()
-    assert 'python -m autograder.gradescope run --root "$ROOT"' in gradescope.RUN_AUTOGRADER
+    assert 'python -m autograder.outputs.gradescope run --root "$ROOT"' in gradescope.RUN_AUTOGRADER
 
 
 # --- run() --------------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def test_run_autograder_gives_the_reference_full_marks(tmp_path, autograder_zip)
 def test_empty_submission_scores_zero_without_raising(tmp_path):
     root = tmp_path / "autograder"
     (root / "submission").mkdir(parents=True)
-    completed = subprocess.run([sys.executable, "-m", "autograder.gradescope", "run", "--root", str(root)],
+    completed = subprocess.run([sys.executable, "-m", "autograder.outputs.gradescope", "run", "--root", str(root)],
                                cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from autograder.batch import GRADEBOOK, SUMMARY_PLOT, grade_batch
-from autograder.gradebook import Gradebook
-from autograder.examples import EXAMPLES, Edit, Example, build_example
-from autograder.grading import load_rubric
-from autograder.hidden_tests import all_units
+from autograder.grader.batch import GRADEBOOK, SUMMARY_PLOT, grade_batch
+from autograder.outputs.gradebook import Gradebook
+from autograder.authoring.examples import EXAMPLES, Edit, Example, build_example
+from autograder.grader.catalog import load_rubric
+from autograder.grader.hidden_tests import all_units
 
 # Classic bugs beyond the bundled examples: (name, edits, the one unit that must lose points).
 CLASSIC_BUGS = [
@@ -146,7 +146,7 @@ def test_the_summary_shows_exactly_the_units_someone_lost_points_in(graded):
 @pytest.mark.slow
 def test_the_summary_draws_japanese_without_font_warnings(graded, tmp_path):
     """In a fresh process: matplotlib caches font lookups, so this process could not warn twice."""
-    draw = ("import sys; from pathlib import Path; from autograder.gradebook import Gradebook; from autograder.plots import plot_batch; "
+    draw = ("import sys; from pathlib import Path; from autograder.outputs.gradebook import Gradebook; from autograder.outputs.plots import plot_batch; "
             "plot_batch(Gradebook(Path(sys.argv[1])), Path(sys.argv[2]))")
     run = subprocess.run([sys.executable, "-W", "always", "-c", draw, str(graded[1] / GRADEBOOK), str(tmp_path / "summary.png")],
                          capture_output=True, text=True, timeout=120)

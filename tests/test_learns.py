@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from autograder.toy_training import ToyConfig, train_toy
+from autograder.authoring.toy_training import ToyConfig, train_toy
 
 
 @pytest.fixture

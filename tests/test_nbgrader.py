@@ -5,7 +5,7 @@ import shutil
 import nbformat
 import pytest
 
-from autograder.nbgrader_course import make_course, run_nbgrader
+from autograder.authoring.nbgrader_course import make_course, run_nbgrader
 from autograder.paths import ASSIGNMENTS, SOLUTIONS
 
 GRADED_NOTEBOOK = "00_pytorch_basics.ipynb"

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from autograder.paths import ASSIGNMENTS, SOLUTIONS
-from autograder.release import build_bundle, enclosing_name, release, stub_python
+from autograder.authoring.release import build_bundle, enclosing_name, release, stub_python
 
 REGION = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
 

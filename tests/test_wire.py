@@ -1,19 +1,25 @@
-"""The results' wire format: what the worker writes comes back equal, and nothing else is accepted."""
+"""The wire format: what one side sends comes back equal, and nothing but a well-formed result is accepted."""
 
 import io
 import json
 import math
+import os
 
 import pytest
 import torch
 
-from autograder import wire
-from autograder.compare import compare
-from autograder.worker import to_plain
+from autograder.protocol import wire
+from autograder.grader.compare import compare
+from autograder.protocol.plain import to_plain
+
+
+def load(data):
+    """What the trusted side makes of one frame's bytes that should hold a case result."""
+    return wire.check_result(wire.decode(data))
 
 
 def round_trip(result):
-    return wire.load_result(wire.dump_result(result))
+    return load(wire.encode(result))
 
 
 @pytest.mark.parametrize("dtype", list(wire.DTYPES.values()), ids=str)
@@ -39,13 +45,13 @@ def test_error_results_come_back_equal():
 
 
 def _file(result, tensors=(), payload=b""):
-    return json.dumps({"result": result, "tensors": list(tensors)}).encode() + b"\n" + payload
+    return json.dumps({"message": result, "tensors": list(tensors)}).encode() + b"\n" + payload
 
 
 FORGED = {
     "garbage": b"garbage",
     "a pickle": (lambda buffer: (torch.save({"ok": True, "outputs": 1.0}, buffer), buffer.getvalue())[1])(io.BytesIO()),
-    "no newline": json.dumps({"result": {"ok": True, "outputs": 1.0}, "tensors": []}).encode(),
+    "no newline": json.dumps({"message": {"ok": True, "outputs": 1.0}, "tensors": []}).encode(),
     "ok is not a bool": _file({"ok": 1, "outputs": 1.0}),
     "extra keys beside the outputs": _file({"ok": True, "outputs": 1.0, "score": 100}),
     "a bare dict as output": _file({"ok": True, "outputs": {"a": 1}}),
@@ -66,4 +72,32 @@ FORGED = {
 @pytest.mark.parametrize("name", sorted(FORGED))
 def test_forged_or_damaged_files_are_refused(name):
     with pytest.raises(ValueError):
-        wire.load_result(FORGED[name])
+        load(FORGED[name])
+
+
+def test_a_lone_surrogate_in_a_message_arrives_printable():
+    error = {"ok": False, "kind": "exception", "error": "RuntimeError", "message": "\ud800 と書きました", "where": ""}
+    back = round_trip(error)
+    assert back["message"].encode("utf-8") and back["message"].endswith("と書きました")
+
+
+def test_frames_refuse_what_is_over_the_limit_and_say_when_the_pipe_closes():
+    read_end, write_end = os.pipe()
+    wire.write_frame(write_end, {"op": "result", "index": 0, "result": {"ok": True, "outputs": torch.zeros(100)}})
+    with pytest.raises(ValueError):
+        wire.read_frame(read_end, limit=64)
+    os.close(read_end)
+    os.close(write_end)
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    with pytest.raises(wire.Closed):
+        wire.read_frame(read_end, limit=2**20)
+    os.close(read_end)
+
+
+def test_a_silent_writer_times_out():
+    read_end, write_end = os.pipe()
+    with pytest.raises(TimeoutError):
+        wire.read_frame(read_end, limit=2**20, timeout=0.05)
+    os.close(read_end)
+    os.close(write_end)

@@ -11,7 +11,7 @@ unit's own stand-in is never in the process that grades it.
 STANDINS = {
     "make_padding_mask": "masks",
     "make_causal_mask": "masks",
-    "make_decoder_mask": "masks",
+    "make_decoder_mask": "decoder_mask",
     "scaled_dot_product_attention": "attention",
     "MultiHeadAttention": "multi_head",
     "FeedForward": "feed_forward",

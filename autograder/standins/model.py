@@ -4,7 +4,8 @@ import math
 
 import torch.nn as nn
 
-from .masks import make_decoder_mask, make_padding_mask
+from .decoder_mask import make_decoder_mask
+from .masks import make_padding_mask
 from .positional import PositionalEncoding
 from .stacks import Decoder, Encoder
 

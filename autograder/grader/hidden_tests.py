@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .paths import reference_package
+from autograder.paths import reference_package
 
 ATOL = {"float32": 1e-5, "float64": 1e-10}
 STACK_ATOL = {"float32": 1e-4, "float64": 1e-9}
@@ -136,7 +136,7 @@ def _classifier_batches(count, seed=0):
 
 
 def _tiny_state(**init):
-    from .standins.tiny import TinyClassifier
+    from autograder.standins.tiny import TinyClassifier
 
     torch.manual_seed(0)
     return {k: v.clone() for k, v in TinyClassifier(**init).state_dict().items()}
@@ -336,7 +336,7 @@ TRAIN_MODEL = {**MODEL, "src_vocab_size": 12, "tgt_vocab_size": 12, "d_model": 1
 
 
 def _model_state(dropout=0.0, eos_bias=0.0, seed=0):
-    from .standins.model import Transformer
+    from autograder.standins.model import Transformer
 
     torch.manual_seed(seed)
     state = {k: v.clone() for k, v in Transformer(**{**TRAIN_MODEL, "dropout": dropout}).state_dict().items()}
@@ -346,7 +346,7 @@ def _model_state(dropout=0.0, eos_bias=0.0, seed=0):
 
 def _toy_batches(count, seed=0):
     """Reverse-task batches: src (B, S) with padding, tgt (B, T) = BOS + reversed + EOS, padded."""
-    from .paths import reference_package
+    from autograder.paths import reference_package
 
     train, _ = reference_package().data.make_split("reverse", 4 * count, 1, num_symbols=9, max_len=5, seed=seed)
     pairs = [reference_package().data.collate(train[i * 4 : (i + 1) * 4]) for i in range(count)]

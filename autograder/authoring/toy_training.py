@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from .paths import reference_package
+from autograder.paths import reference_package
 
 
 @dataclass(frozen=True)

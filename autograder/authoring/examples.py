@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 
-from .paths import SOLUTIONS
+from autograder.paths import SOLUTIONS
 
 NOTEBOOK = "00_pytorch_basics.ipynb"
 

@@ -1,18 +1,20 @@
 """Grade a batch: N sandbox workers, a progress bar, reports per submission, the gradebook and its CSV."""
 
 import queue
+import sys
 import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .gradebook import Gradebook
-from .plots import plot_batch
-from .grading import Catalog, Grader, Limits
-from .workers import Workers
-from .reports import summary_table, write_reports
-from .submissions import load_submission
+from autograder.outputs.gradebook import Gradebook
+from autograder.outputs.plots import plot_batch
+from autograder.grader.catalog import Catalog
+from autograder.grader.grading import Grader, Limits
+from autograder.grader.launcher import SandboxPool, ZygoteBroken
+from autograder.outputs.reports import protections_lines, summary_table, write_reports
+from autograder.grader.submissions import load_submission
 
 GRADEBOOK = "gradebook.sqlite"
 SUMMARY_PLOT = "summary.png"
@@ -29,7 +31,7 @@ def find_submissions(paths):
     return found
 
 
-def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress=True):
+def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress=True, unsandboxed=False):
     """Grade every submission not yet graded with the same content; returns the gradebook's summary rows."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -37,10 +39,9 @@ def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress
     gradebook = Gradebook(out_dir / GRADEBOOK)
     todo = [s for s in submissions if regrade or gradebook.graded_hash(s.student_id) != s.content_hash]
     if todo:
-        hide = [out_dir.resolve(), *(Path(p).resolve() for p in paths)]
-        with Workers(min(jobs, len(todo)), hide) as workers:  # they warm up while the catalog is built
+        with SandboxPool(min(jobs, len(todo)), unsandboxed) as pool:  # the zygotes warm up while the catalog is built
             grader = Grader(Catalog(), limits)
-            _grade_all(grader, workers, todo, gradebook, out_dir, progress)
+            _grade_all(grader, pool, todo, gradebook, out_dir, progress)
     gradebook.export_csv(out_dir / "gradebook.csv")
     if gradebook.score_fractions():
         try:
@@ -52,27 +53,33 @@ def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress
     return rows
 
 
-def _grade_all(grader, workers, submissions, gradebook, out_dir, progress):
+def _grade_all(grader, pool, submissions, gradebook, out_dir, progress):
     idle = queue.Queue()
-    for zygote in workers.start(grader.catalog):
+    for zygote in pool.start():
         idle.put(zygote)
 
     def grade_one(submission):
         zygote = idle.get()
         try:
-            return grader.grade(submission, zygote, workers.scratch)
+            for attempt in range(2):  # a sandbox that broke down is replaced, and the submission graded again once
+                try:
+                    return grader.grade(submission, zygote)
+                except ZygoteBroken as error:
+                    zygote = pool.replace(zygote)
+                    if attempt:
+                        return grader.failed(submission, error)
         except Exception as error:  # a fault of the grader itself costs this submission, never the batch
             traceback.print_exc()
             try:
-                zygote = workers.replace(zygote)
+                zygote = pool.replace(zygote)
             except Exception:  # no fresh zygote: the next submission on this slot fails and tries again
                 traceback.print_exc()
             return grader.failed(submission, error)
         finally:
             idle.put(zygote)
 
-    with ThreadPoolExecutor(max_workers=idle.qsize()) as pool:
-        futures = [pool.submit(grade_one, s) for s in submissions]
+    with ThreadPoolExecutor(max_workers=idle.qsize()) as executor:
+        futures = [executor.submit(grade_one, s) for s in submissions]
         try:
             for future in tqdm(as_completed(futures), total=len(futures), desc="採点中", unit="件", disable=not progress):
                 result = future.result()
@@ -86,3 +93,15 @@ def _grade_all(grader, workers, submissions, gradebook, out_dir, progress):
 
 def print_summary(rows):
     print(summary_table(rows))
+
+
+def print_protections(out_dir):
+    """The protections in force, and the submissions the grader failed on; True when there were none of those."""
+    gradebook = Gradebook(Path(out_dir) / GRADEBOOK)
+    print(protections_lines(gradebook.protections()))
+    failures = gradebook.grader_failures()
+    gradebook.close()
+    if failures:
+        print(f"採点側のエラーで採点できなかった提出があります（{', '.join(failures)}）。もう一度 jisaku grade を実行すると、その提出だけを採点し直します。\n"
+              f"The grader failed on {len(failures)} submission(s); run jisaku grade again to grade just those.", file=sys.stderr)
+    return not failures

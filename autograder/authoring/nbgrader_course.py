@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .paths import SOLUTIONS
-from .release import NOTEBOOK_STUB
+from autograder.paths import SOLUTIONS
+from autograder.authoring.release import NOTEBOOK_STUB
 
 NBGRADER = str(Path(sys.executable).parent / "nbgrader")
 ASSIGNMENT = "kit"

@@ -4,6 +4,8 @@ import csv
 import sqlite3
 from pathlib import Path
 
+from autograder.protocol.messages import Outcome
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
     student_id TEXT PRIMARY KEY,
@@ -38,18 +40,33 @@ class Gradebook:
         return row[0] if row else None
 
     def record(self, result):
-        """Replace the submission's rows atomically: a crash leaves the old rows or the new, never half."""
+        """Replace the submission's rows atomically: a crash leaves the old rows or the new, never half.
+
+        A submission the grader itself failed on is recorded without its content hash, so the next
+        run grades it again instead of skipping it as unchanged.
+        """
+        grader_failed = any(case.category == Outcome.GRADER_ERROR.value for case in result.cases)
+        content_hash = "" if grader_failed else result.content_hash
         with self.connection:
             self.connection.execute("DELETE FROM cases WHERE student_id = ?", (result.student_id,))
             self.connection.execute("DELETE FROM submissions WHERE student_id = ?", (result.student_id,))
             self.connection.execute(
                 "INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?)",
-                (result.student_id, result.content_hash, result.score, result.max_score, ",".join(result.isolation), result.execution_time),
+                (result.student_id, content_hash, result.score, result.max_score, ",".join(result.isolation), result.execution_time),
             )
             self.connection.executemany(
                 "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(result.student_id, n, c.unit, c.case, c.score, c.max_score, c.status, c.category) for n, c in enumerate(result.cases, 1)],
             )
+
+    def grader_failures(self):
+        """The students whose grading the grader itself failed on (not their fault)."""
+        return [student for (student,) in self.connection.execute(
+            "SELECT DISTINCT student_id FROM cases WHERE category = ? ORDER BY student_id", (Outcome.GRADER_ERROR.value,))]
+
+    def protections(self):
+        """The distinct sets of protections the batch's submissions were graded under."""
+        return [tuple(filter(None, text.split(","))) for (text,) in self.connection.execute("SELECT DISTINCT isolation FROM submissions ORDER BY isolation")]
 
     def rows(self):
         """(student id, score, max score, failed units) per submission, by student id."""

@@ -4,15 +4,24 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-ISOLATION_NAMES = {
-    "user-namespace": "ユーザー名前空間",
-    "mount-namespace": "マウント名前空間（解答・隠しテストを覆い隠す）",
-    "network-namespace": "ネットワーク名前空間（通信なし）",
-    "pid-namespace": "PID 名前空間（残ったプロセスはまとめて終了）",
-    "hidden-paths": "解答・隠しテスト・成績簿のパスを空のファイルシステムで覆う",
-    "private-tmp": "/tmp などへの書き込みは、実行のたびに新しく用意する使い捨ての領域へ",
-    "unprivileged-user": "権限のないユーザー（nobody）で実行",
-    "rlimits": "CPU 時間・メモリ・出力サイズ・プロセス数の上限",
+from autograder.protocol.messages import Protection
+
+PROTECTION_NAMES = {  # in the order of Protection, strongest first
+    Protection.FRESH_ROOT: "許可したものだけが読み取り専用で見える新しいルート（解答・隠しテスト・他の提出は存在しない）",
+    Protection.USER_NAMESPACE: "ユーザー名前空間",
+    Protection.MOUNT_NAMESPACE: "マウント名前空間",
+    Protection.PID_NAMESPACE: "PID 名前空間（残ったプロセスはまとめて終了）",
+    Protection.NETWORK_NAMESPACE: "ネットワーク名前空間（通信なし）",
+    Protection.IPC_NAMESPACE: "IPC 名前空間",
+    Protection.PRIVATE_TMP: "作業用フォルダと /tmp はユニットごとに新しい、容量とファイル数に上限のある tmpfs",
+    Protection.READ_ONLY_CODE: "提出したコードは読み取り専用",
+    Protection.OWN_UID: "同時に動く採点ごとに別のユーザー ID",
+    Protection.NO_CAPABILITIES: "特権（capability）なし",
+    Protection.NO_NEW_PRIVS: "no_new_privs",
+    Protection.SECCOMP: "seccomp（名前空間・マウント・ptrace・鍵・System V IPC などのシステムコールを拒否）",
+    Protection.NOT_DUMPABLE: "他のプロセスから覗けない（dumpable なし）",
+    Protection.RLIMITS: "CPU 時間・メモリ・出力サイズ・プロセス数の上限",
+    Protection.UNSANDBOXED: "隔離なし（先生が --unsandboxed を指定）",
 }
 
 
@@ -36,13 +45,18 @@ def results_json(result):
         "max_score": result.max_score,
         "execution_time": result.execution_time,
         "output": _isolation_line(result.isolation) + "".join(f"\n{p}" for p in result.problems),
+        "extra_data": {"protections": _in_order(result.isolation)},
         "tests": tests,
     }
 
 
+def _in_order(isolation):
+    return [p.value for p in Protection if p.value in set(isolation)]
+
+
 def _isolation_line(isolation):
-    names = [ISOLATION_NAMES.get(item, item) for item in isolation]
-    return "隔離: " + ("、".join(names) if names else "なし（この環境では名前空間も rlimit も使えませんでした）")
+    names = [PROTECTION_NAMES[Protection(value)] for value in _in_order(isolation)]
+    return "隔離: " + ("、".join(names) if names else "なし（採点を始める前に止まりました）")
 
 
 def feedback_markdown(result):
@@ -80,6 +94,11 @@ def write_reports(result, out_dir):
     (folder / "results.json").write_text(json.dumps(results_json(result), ensure_ascii=False, indent=2), encoding="utf-8")
     (folder / "feedback.md").write_text(feedback_markdown(result), encoding="utf-8")
     return folder
+
+
+def protections_lines(protection_sets):
+    """One line per set of protections the batch ran under, for the terminal."""
+    return "\n".join(_isolation_line(protections) for protections in protection_sets)
 
 
 def summary_table(rows):

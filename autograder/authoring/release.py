@@ -25,7 +25,7 @@ from nbgrader.preprocessors import (
     LockCells,
 )
 
-from .paths import ASSIGNMENTS, ROOT, SOLUTIONS
+from autograder.paths import ASSIGNMENTS, ROOT, SOLUTIONS
 
 NAME_PLACEHOLDER = "__JISAKU_UNIT_NAME__"
 PYTHON_STUB = f'# TODO: 上のコメントと docstring の約束どおりに実装してください。\nraise NotImplementedError("未実装: {NAME_PLACEHOLDER}")'

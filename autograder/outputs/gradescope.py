@@ -17,7 +17,7 @@ import traceback
 import zipfile
 from pathlib import Path
 
-from .paths import ROOT, SOLUTIONS
+from autograder.paths import ROOT, SOLUTIONS
 
 DEFAULT_ROOT = Path("/autograder")
 STUDENT_ID = "submission"
@@ -61,8 +61,9 @@ fi
 "$VENV/bin/python" -m pip install --no-cache-dir -c "$SOURCE/constraints.txt" \
     --extra-index-url https://download.pytorch.org/whl/cpu -e "$SOURCE"
 
-# The sandboxed student code runs as nobody: keep the reference solution readable by root only,
-# in case the sandbox cannot cover it with a mount namespace in Gradescope's container.
+# The sandbox: bubblewrap builds each zygote's fresh root (the grader refuses to run without it).
+command -v bwrap >/dev/null || { apt-get update; apt-get install -y --no-install-recommends bubblewrap libseccomp2; }
+# Defence in depth: the sandbox's root never holds the solutions, and only root may read them here.
 chmod -R go-rwx "$SOURCE/solutions"
 """
 
@@ -74,7 +75,7 @@ VENV="${JISAKU_VENV:-/opt/jisaku-venv}"
 if [ -x "$VENV/bin/python" ]; then PATH="$VENV/bin:$PATH"; fi
 export LANG=C.UTF-8
 cd "$ROOT/source"
-python -m autograder.gradescope run --root "$ROOT"
+python -m autograder.outputs.gradescope run --root "$ROOT"
 # Last resort, when Python itself could not start: the student still gets a result.
 if [ ! -s "$ROOT/results/results.json" ]; then
     mkdir -p "$ROOT/results"
@@ -128,7 +129,7 @@ def _accept_flat_upload(submission, folder):
     Modules with no exercise in them (`__init__.py`, `data.py`) are the same in every student's
     copy; the ones the student left out are taken from the kit so that the package imports.
     """
-    from .submissions import MAX_FILE_BYTES
+    from autograder.grader.submissions import MAX_FILE_BYTES
 
     folder = Path(folder)
     if not folder.is_dir() or any(name.startswith("transformer/") for name in submission.files):
@@ -145,20 +146,20 @@ def _accept_flat_upload(submission, folder):
             submission.files.setdefault(f"transformer/{name}", data)
 
 
-def grade_folder(folder, hide=()):
+def grade_folder(folder):
     """Grade the submission in `folder` as one student; returns the results.json dictionary."""
-    from .grading import Catalog, Grader
-    from .workers import Workers
-    from .reports import results_json
-    from .submissions import load_submission
+    from autograder.grader.catalog import Catalog
+    from autograder.grader.grading import Grader
+    from autograder.grader.launcher import SandboxPool
+    from autograder.outputs.reports import results_json
+    from autograder.grader.submissions import load_submission
 
     submission = load_submission(folder)
     submission.student_id = STUDENT_ID
     _accept_flat_upload(submission, folder)
-    with Workers(1, hide) as workers:  # it warms up while the catalog is built
+    with SandboxPool(1) as pool:  # it warms up while the catalog is built
         grader = Grader(Catalog())
-        [zygote] = workers.start(grader.catalog)
-        result = grader.grade(submission, zygote, workers.scratch)
+        result = grader.grade(submission, pool.start()[0])
     return results_json(result)
 
 
@@ -184,8 +185,7 @@ def run(root=DEFAULT_ROOT):
     results_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
-        # the student's code must neither read other uploads nor write its own results.json
-        results = grade_folder(root / "submission", hide=[root / "submission", results_dir])
+        results = grade_folder(root / "submission")  # the sandbox sees neither the upload folder nor the results
     except Exception as error:  # the grader itself failed: the student still gets a result
         traceback.print_exc()  # into Gradescope's stdout log, shown to instructors only
         results = failure_results(error, time.monotonic() - started)
@@ -197,7 +197,7 @@ def run(root=DEFAULT_ROOT):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m autograder.gradescope", description="Gradescope autograder entry point")
+    parser = argparse.ArgumentParser(prog="python -m autograder.outputs.gradescope", description="Gradescope autograder entry point")
     commands = parser.add_subparsers(dest="command", required=True)
     run_command = commands.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json")
     run_command.add_argument("--root", default=str(DEFAULT_ROOT), help="Gradescope's folder (default: /autograder)")

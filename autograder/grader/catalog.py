@@ -1,0 +1,83 @@
+"""The expected values, computed once per batch on the trusted side, and what each unit may be given.
+
+For every unit: its cases' inputs (as plain values, ready to send), the reference's outputs on
+them, and the stand-ins the unit is allowed: the modules of `autograder/standins/` it needs, as
+source text, and never the module that defines the unit's own stand-in.
+"""
+
+import ast
+import copy
+import importlib
+import tomllib
+from pathlib import Path
+
+from autograder.grader.hidden_tests import all_units
+from autograder.paths import SOLUTIONS, reference_package
+from autograder.protocol.calls import RUNNERS, Swaps, make_torch_deterministic, seed
+from autograder.protocol.plain import from_plain, to_plain
+from autograder.standins import STANDINS
+
+RUBRIC = Path(__file__).with_name("rubric.toml")
+NOTEBOOK = "00_pytorch_basics.ipynb"
+STANDIN_FOLDER = Path(__file__).resolve().parent.parent / "standins"
+
+
+def load_rubric(path=RUBRIC):
+    """unit -> {case name -> points}, from the teacher-editable rubric file."""
+    return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def standin_modules(names):
+    """The stand-in modules (file stems) that the stand-ins `names` need, their own relative imports included."""
+    needed, todo = set(), [STANDINS[name] for name in names]
+    while todo:
+        stem = todo.pop()
+        if stem in needed:
+            continue
+        needed.add(stem)
+        tree = ast.parse((STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8"))
+        todo += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module]
+    return sorted(needed)
+
+
+def _reference_target(unit):
+    if unit.source["kind"] == "package":
+        module = getattr(reference_package(), unit.source["module"])
+        return getattr(module, unit.source["name"])
+    from autograder.authoring.notebook import run_solution_cells
+
+    return run_solution_cells(SOLUTIONS / NOTEBOOK)[unit.source["name"]]
+
+
+class Catalog:
+    """Every unit with its cases, their inputs (plain values), the reference's outputs and the unit's stand-ins."""
+
+    def __init__(self, units=None, rubric=None):
+        self.units = units or all_units()
+        self.rubric = rubric or load_rubric()
+        self.inputs = {}  # (unit name, case index) -> plain inputs, as sent to the sandbox
+        self.expected = {}  # (unit name, case index) -> plain outputs
+        self.standin_sources = {}  # unit name -> {module stem: source}
+        make_torch_deterministic()
+        for unit in self.units:
+            self._prepare(unit)
+
+    def points(self, unit, case):
+        return float(self.rubric.get(unit.name, {}).get(case.name, 1))
+
+    def standin_names(self, unit):
+        """stand-in name -> module stem, for the unit's request."""
+        return {name: STANDINS[name] for name in unit.standins}
+
+    def _prepare(self, unit):
+        modules = standin_modules(unit.standins)
+        self.standin_sources[unit.name] = {stem: (STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8") for stem in modules}
+        swaps = Swaps({name: getattr(importlib.import_module(f"autograder.standins.{STANDINS[name]}"), name) for name in unit.standins})
+        target = _reference_target(unit)
+        for index, case in enumerate(unit.cases):
+            inputs = to_plain(case.make_inputs())
+            self.inputs[unit.name, index] = inputs
+            reference_case = {**case.spec, "swap_modules": {}, "swap_functions": [], "seed": case.seed}
+            seed(case.seed)
+            outputs = RUNNERS[unit.runner](target, reference_case, copy.deepcopy(from_plain(inputs)), swaps)
+            self.expected[unit.name, index] = to_plain(outputs)

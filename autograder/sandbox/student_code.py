@@ -1,0 +1,128 @@
+"""Loading the student's code inside the unit's process, and the trusted stand-ins beside it.
+
+The student's package lies read-only under CODE/transformer; it is registered without running its
+`__init__.py`, so a broken file costs only the units that import it. The stand-ins arrive as
+source text and live in a package of their own, `jisaku_standins`: only the modules this unit is
+allowed (those below it) exist in the process at all.
+"""
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import traceback
+import types
+from pathlib import Path
+
+from autograder.protocol.messages import ErrorKind
+from autograder.protocol.wire import ERROR_FIELDS
+
+STANDIN_PACKAGE = "jisaku_standins"
+STUDENT_PACKAGE = "transformer"
+
+
+class StandinFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves `jisaku_standins.<module>` from the sources the unit's request carried, and nothing else."""
+
+    def __init__(self, sources):
+        self.sources = dict(sources)
+
+    def find_spec(self, name, path=None, target=None):
+        if name == STANDIN_PACKAGE:
+            return importlib.util.spec_from_loader(name, self, is_package=True)
+        package, _, module = name.partition(".")
+        if package == STANDIN_PACKAGE and module in self.sources:
+            return importlib.util.spec_from_loader(name, self, origin=f"<stand-in {module}>")
+        return None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        if module.__name__ == STANDIN_PACKAGE:
+            module.__path__ = []
+            return
+        stem = module.__name__.partition(".")[2]
+        exec(compile(self.sources[stem], f"<stand-in {stem}>", "exec"), module.__dict__)
+
+
+def load_standins(sources, names):
+    """Import the stand-in modules given as text; returns stand-in name -> class or function."""
+    sys.meta_path.insert(0, StandinFinder(sources))
+    return {name: getattr(importlib.import_module(f"{STANDIN_PACKAGE}.{module}"), name) for name, module in names.items()}
+
+
+class StudentImportWatch(importlib.abc.MetaPathFinder):
+    """Reports each `transformer.*` module as it starts to load (to blame a hang on it), and refuses
+    the modules that hung before, so the units that import them fail at once instead of hanging again."""
+
+    def __init__(self, poisoned, report):
+        self.poisoned, self.report = set(poisoned), report
+        self.loaded = []  # the student's modules imported so far, for swapping stand-ins into them
+
+    def find_spec(self, name, path=None, target=None):
+        if not name.startswith(f"{STUDENT_PACKAGE}."):
+            return None
+        if name in self.poisoned:
+            raise ImportError(f"{name} は読み込みの途中で止まったことがあるため、読み込みません（import 時の無限ループなど）")
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _WatchedLoader(spec.loader, name, self)
+        return spec
+
+    def patch_function(self, name, replacement):
+        """Replace a package function wherever the student's modules hold it."""
+        for module_name in self.loaded:
+            module = sys.modules.get(module_name)
+            if module is not None and hasattr(module, name):
+                setattr(module, name, replacement)
+
+
+class _WatchedLoader(importlib.abc.Loader):
+    def __init__(self, loader, name, watch):
+        self.loader, self.name, self.watch = loader, name, watch
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.watch.report(self.name)
+        self.watch.loaded.append(self.name)
+        self.loader.exec_module(module)
+
+
+def register_bare_package(code_dir):
+    """Register `transformer` without running its __init__.py."""
+    package = types.ModuleType(STUDENT_PACKAGE)
+    package.__path__ = [str(Path(code_dir) / STUDENT_PACKAGE)]
+    package.__package__ = STUDENT_PACKAGE
+    sys.modules[STUDENT_PACKAGE] = package
+
+
+def load_target(source, cell):
+    """The student's object the unit grades: from the package module, or from the notebook cell's text."""
+    if source["kind"] == "package":
+        module = importlib.import_module(f"{STUDENT_PACKAGE}.{source['module']}")
+        return getattr(module, source["name"])
+    namespace = {"__name__": "notebook"}
+    exec(compile(cell, f"<cell {source['name']}>", "exec"), namespace)
+    return namespace[source["name"]]
+
+
+def error_result(kind, error, code_dir):
+    """A failed case's result: what went wrong, and where in the student's code."""
+    frames = traceback.extract_tb(error.__traceback__)
+    student_frames = [f for f in frames if f.filename.startswith(str(code_dir)) or f.filename.startswith("<cell")]
+    where = f"{Path(student_frames[-1].filename).name}:{student_frames[-1].lineno}" if student_frames else ""
+    try:
+        message = str(error)
+    except Exception:  # an exception whose __str__ fails still reports its type
+        message = ""
+    return failure(kind, type(error).__name__, message, where)
+
+
+def failure(kind, error, message, where=""):
+    """A failed case's result, each text cut to what the trusted side accepts."""
+    fields = {"kind": ErrorKind(kind).value, "error": error, "message": message, "where": where}
+    return {"ok": False, **{key: value[:ERROR_FIELDS[key]] for key, value in fields.items()}}

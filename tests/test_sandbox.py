@@ -1,0 +1,184 @@
+"""The trust boundary itself: what the sandbox's root holds, what each side may import, which
+stand-ins a unit is given, and grading as an ordinary user and without any sandbox."""
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from autograder.authoring.examples import EXAMPLES, build_example
+from autograder.grader.batch import grade_batch
+from autograder.grader.catalog import STANDIN_FOLDER, standin_modules
+from autograder.grader.hidden_tests import all_units
+from autograder.grader.launcher import Mode, bwrap_command, choose_mode, parent_folders
+from autograder.paths import ROOT
+from autograder.standins import STANDINS
+
+KIT = ROOT / "autograder"
+SANDBOX_SIDE = ["sandbox", "protocol"]
+NOBODY = 65534
+
+
+def _imported_kit_modules(path):
+    """The `autograder.*` modules a file imports (relative imports resolved)."""
+    tree, package = ast.parse(path.read_text(encoding="utf-8")), ".".join(path.relative_to(ROOT).parts[:-1])
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            found.add(base)
+    return {name for name in found if name == "autograder" or name.startswith("autograder.")}
+
+
+def test_sandbox_side_code_imports_only_the_protocol_and_itself():
+    for part in SANDBOX_SIDE:
+        for path in (KIT / part).glob("*.py"):
+            allowed = ("autograder.protocol",) if part == "protocol" else ("autograder.protocol", "autograder.sandbox")
+            bad = {m for m in _imported_kit_modules(path) if not m.startswith(allowed)}
+            assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_the_trusted_side_never_imports_sandbox_side_modules():
+    for path in KIT.rglob("*.py"):
+        if path.relative_to(KIT).parts[0] not in SANDBOX_SIDE:
+            assert not {m for m in _imported_kit_modules(path) if m.startswith("autograder.sandbox")}, path
+
+
+def _defined_names(stem):
+    tree = ast.parse((STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8"))
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
+@pytest.mark.parametrize("unit", all_units(), ids=lambda unit: unit.name)
+def test_a_unit_is_given_only_stand_ins_below_it_never_its_own(unit):
+    given = set().union(*(_defined_names(stem) for stem in standin_modules(unit.standins)))
+    assert unit.name not in given
+    assert set(unit.standins) <= given
+
+
+def test_the_stand_in_table_names_modules_that_define_them():
+    for name, stem in STANDINS.items():
+        assert name in _defined_names(stem)
+
+
+LOOK_AROUND = """
+import importlib, json, os, sys
+seen = {"root": sorted(os.listdir("/"))}
+for name in ("autograder.standins", "autograder.grader", "autograder.grader.hidden_tests", "autograder.sandbox.zygote"):
+    try:
+        importlib.import_module(name)
+        seen[name] = True
+    except ImportError:
+        seen[name] = False
+seen["paths"] = {p: os.path.exists(p) for p in sys.argv[1:]}
+seen["writable"] = []
+for folder in ("/", "/dev", "/opt/jisaku/autograder", "/usr/lib", sys.prefix):
+    try:
+        open(os.path.join(folder, "jisaku_probe"), "w").close()
+        seen["writable"].append(folder)
+    except OSError:
+        pass
+print(json.dumps(seen))
+"""
+
+
+@pytest.fixture(scope="module")
+def mode():
+    return choose_mode()
+
+
+def test_the_sandbox_root_holds_the_allowlist_and_nothing_else(mode, tmp_path):
+    copy = tmp_path / "course" / "solutions"
+    shutil.copytree(ROOT / "solutions" / "transformer", copy / "transformer")
+    secrets = [str(ROOT / "solutions"), str(ROOT / "tests"), str(ROOT / ".git"), str(KIT / "grader"), str(KIT / "standins"),
+               str(copy), str(Path.home()), "/etc/passwd", "/run/lock", "/var/tmp"]
+    command = bwrap_command(mode)
+    command = command[: command.index("--") + 1] + [sys.executable, "-s", "-c", LOOK_AROUND, *secrets]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert set(seen["root"]) <= {"usr", "lib", "lib64", "lib32", "opt", "proc", "dev", "tmp", "job", *Path(sys.prefix).resolve().parts[1:2], *Path(sys.base_prefix).resolve().parts[1:2]}
+    home_is_python = any(str(Path(p).resolve()).startswith(str(Path.home())) for p in (sys.prefix, sys.base_prefix))
+    exposed = [path for path, exists in seen["paths"].items() if exists and not (path == str(Path.home()) and home_is_python)]
+    assert not exposed, f"the sandbox can see {exposed}"
+    assert not seen["writable"], f"the sandbox's root is writable at {seen['writable']}"
+    assert seen["autograder.sandbox.zygote"] and not any(seen[name] for name in ("autograder.standins", "autograder.grader", "autograder.grader.hidden_tests"))
+
+
+def _examples(folder, names):
+    for example in EXAMPLES:
+        if example.name in names:
+            build_example(example, folder / example.name)
+    return folder
+
+
+GRADED_TOGETHER = ["perfect", "different_but_correct", "bug_softmax_axis", "crashing", "cheating"]
+
+
+def _scores(out):
+    return {p.parent.name: {t["name"]: t["score"] for t in json.loads(p.read_text(encoding="utf-8"))["tests"]} for p in out.glob("*/results.json")}
+
+
+def _as_nobody(command):
+    """`command` as an ordinary user (nobody) who can read the kit and its Python, however the folders above them are closed."""
+    needed = {str(ROOT), os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
+    blocked = sorted({str(parent) for path in needed for parent in Path(path).parents
+                      if str(parent) != "/" and not os.stat(parent).st_mode & 0o001}, key=len)
+    wrapper = ["bwrap", "--dev-bind", "/", "/"]
+    for folder in [b for b in blocked if not any(b.startswith(o + "/") for o in blocked)]:
+        wrapper += ["--tmpfs", folder]
+    wrapper += parent_folders([p for p in needed if any(p.startswith(b + "/") for b in blocked)])
+    for path in sorted(needed):
+        wrapper += ["--bind", path, path]
+    return [*wrapper, "--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *command]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming an ordinary user needs root")
+def test_grading_as_an_ordinary_user_gives_the_same_scores_as_root(tmp_path):
+    root_out = tmp_path / "as-root"
+    grade_batch([_examples(tmp_path / "subs", GRADED_TOGETHER)], root_out, jobs=1, progress=False)
+    shared = Path(tempfile.mkdtemp(prefix="jisaku-nobody-"))
+    try:
+        _examples(shared / "subs", GRADED_TOGETHER)
+        subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(shared)], check=True)
+        run = subprocess.run(_as_nobody([sys.executable, "-m", "autograder.cli", "grade", str(shared / "subs"), "--out", str(shared / "out")]),
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert _scores(shared / "out") == _scores(root_out) and len(_scores(root_out)) == len(GRADED_TOGETHER)
+        protections = json.loads((shared / "out" / "perfect" / "results.json").read_text(encoding="utf-8"))["extra_data"]["protections"]
+        assert {"user-namespace", "fresh-root", "seccomp", "no-capabilities", "pid-namespace", "private-tmp"} <= set(protections)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+    assert "own-uid" in json.loads((root_out / "perfect" / "results.json").read_text(encoding="utf-8"))["extra_data"]["protections"]
+
+
+@pytest.mark.slow
+def test_without_any_sandbox_grading_refuses_unless_told_and_then_says_so(tmp_path):
+    _examples(tmp_path / "subs", ["perfect"])
+    empty_path = tmp_path / "no-tools"
+    empty_path.mkdir()
+    environment = {**os.environ, "PATH": str(empty_path)}
+    command = [sys.executable, "-m", "autograder.cli", "grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out")]
+    refused = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert refused.returncode != 0 and "--unsandboxed" in refused.stderr and "隔離" in refused.stderr
+    assert not (tmp_path / "out" / "perfect").exists()
+    graded = subprocess.run([*command, "--unsandboxed"], capture_output=True, text=True, env=environment, timeout=300)
+    assert graded.returncode == 0, graded.stderr[-3000:]
+    results = json.loads((tmp_path / "out" / "perfect" / "results.json").read_text(encoding="utf-8"))
+    assert results["score"] == results["max_score"] and results["extra_data"]["protections"][-1] == "unsandboxed"
+    assert "--unsandboxed" in results["output"] and "隔離なし" in graded.stdout
+
+
+def test_the_mode_is_the_strongest_this_machine_allows(mode):
+    assert mode is (Mode.PRIVILEGED if os.geteuid() == 0 else Mode.USER_NAMESPACE)
