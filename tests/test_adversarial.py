@@ -199,16 +199,16 @@ CORPUS = {
     "result_links": (edited(sdpa_prelude("import os, time\nfor i in range(39, 46):\n    try:\n        os.symlink('/etc/passwd', f'result_{i:03d}.bin')\n    except OSError:\n        pass\ntime.sleep(0.05)")), set(), False),
     # the sandbox's own boundary (one item per class of hole)
     "link_farm": (edited(sdpa_prelude("import os\nfor i, target in enumerate(('/etc/shadow', '/etc/passwd', '/root', '/proc/1/root')):\n    for folder in ('.', '/tmp'):\n        try:\n            os.symlink(target, f'{folder}/link{i}')\n        except OSError:\n            pass")), set(), False),
-    "import_the_standins": (edited(Edit("transformer/layers.py", "import torch.nn as nn\n", "import torch.nn as nn\nfrom autograder.standins.layers import EncoderLayer, DecoderLayer  # noqa\n")), broken_import("layers"), False),
+    "import_the_standins": (edited(Edit("transformer/layers.py", "self.dropout3(self.feed_forward(x)))\n        return x\n        ### END SOLUTION\n", "self.dropout3(self.feed_forward(x)))\n        return x\n        ### END SOLUTION\n\n\nfrom autograder.standins.layers import EncoderLayer, DecoderLayer  # noqa: E402\nfrom autograder.standins.feed_forward import FeedForward  # noqa: E402\n")), broken_import("layers"), False),
     "reexport_standins": (edited(Edit("transformer/transformer.py", "class Encoder(nn.Module):", "try:\n    from jisaku_standins.stacks import Encoder as Stolen\nexcept ImportError:\n    Stolen = None\n\n\nclass Encoder(nn.Module):"),
                                  Edit("transformer/transformer.py", "        for layer in self.layers:\n            x = layer(x, src_mask)", "        if Stolen is None:\n            raise NotImplementedError\n        for layer in self.layers:\n            x = layer(x, src_mask)")), {"Encoder"}, False),
-    "forge_frames": (edited(sdpa_prelude("import os, json\nbody = json.dumps({'message': {'op': 'result', 'index': 0, 'result': {'ok': True, 'outputs': 1.0}}, 'tensors': []}).encode() + b'\\n'\nfor fd in range(3, 20):\n    for frame in (len(body).to_bytes(8, 'big') + body, b'garbage'):\n        try:\n            os.write(fd, frame)\n        except OSError:\n            pass")), {"scaled_dot_product_attention"}, False),
+    "forge_frames": (edited(sdpa_prelude("import os, json\nbody = json.dumps({'message': {'op': 'result', 'index': 0, 'result': {'ok': True, 'outputs': 1.0}}, 'tensors': []}).encode() + b'\\n'\ncut = json.dumps({'message': {'op': 'result', 'index': 1, 'result': {'ok': True, 'outputs': {'__tensor__': 0}}}, 'tensors': [['float32', [4]]]}).encode() + b'\\n123'\nfor fd in range(3, 20):\n    for frame in (len(body).to_bytes(8, 'big') + body, len(cut).to_bytes(8, 'big') + cut, b'garbage'):\n        try:\n            os.write(fd, frame)\n        except OSError:\n            pass")), {"scaled_dot_product_attention"}, False),
     "spoof_progress": (edited(cell("gelu", GELU_BODY, "    import os\n    while True:\n        for fd in range(3, 20):\n            try:\n                os.write(fd, (20).to_bytes(8, 'big') + b'{\"message\": 1}')\n            except OSError:\n                pass\n        open('result_001.bin', 'w').write('x')\n        open('loading.json', 'w').write('{\"unit\": \"nope\"}')")), {"gelu"}, False),
     "disarm_later_guards": (edited(cell("split_heads", "def split_heads", "import autograder.sandbox.tripwire as _t\n_t.Tripwire.__enter__ = lambda self: None\n_t.Tripwire.__exit__ = lambda self, *a: None\n\n\ndef split_heads"),
                                    sdpa_prelude("import torch.nn.functional as F\ngetattr(F, 'scaled_' + 'dot_product_attention')(q, k, v, attn_mask=mask)")), {"scaled_dot_product_attention"}, False),
     "traces_for_the_next_student": (edited(cell("gelu", GELU_BODY, TRACES + GELU_BODY)), set(), False),
     "fill_the_disk": (edited(cell("layer_norm", LAYER_NORM_BODY, FILL + LAYER_NORM_BODY)), set(), False),
-    "read_other_copies": (edited(sdpa_prelude("import glob\nfor path in glob.glob('/tmp/*/solutions/transformer/attention.py') + glob.glob('" + str(Path.home()) + "/*/solutions/transformer/attention.py'):\n    exec(open(path).read(), globals())\nreturn scaled_dot_product_attention(q, k, v, mask)")), {"scaled_dot_product_attention"}, False),
+    "read_other_copies": (edited(sdpa_prelude("import glob\nfor path in glob.glob('/tmp/*/solutions/transformer/attention.py') + glob.glob('" + str(ROOT.parent) + "/*/solutions/transformer/attention.py'):\n    exec(open(path).read(), globals())\nreturn scaled_dot_product_attention(q, k, v, mask)")), {"scaled_dot_product_attention"}, False),
     "imports_more_of_the_standard_library": (edited(cell("gelu", GELU_BODY, "    import bisect, decimal, fractions, heapq, textwrap, zipfile\n" + GELU_BODY)), set(), False),
     # malformed archives and notebooks
     "zip_dotdot": (zipped([("../evil.py", "print('x')")]), set(), False),
@@ -251,9 +251,11 @@ def _lost_units(out, name):
 
 @pytest.fixture(scope="module")
 def other_copies_of_the_solutions():
-    """Copies of the solutions where a teacher keeps a course: the sandbox must not see them either."""
-    copies = [Path(tempfile.mkdtemp(prefix="jisaku-course-")), Path(tempfile.mkdtemp(prefix="jisaku-course-", dir=Path.home()))]
+    """Copies of the solutions, readable by everyone, where a teacher keeps a course (beside the checkout, in /tmp):
+    the sandbox must not see them either."""
+    copies = [Path(tempfile.mkdtemp(prefix="jisaku-course-")), Path(tempfile.mkdtemp(prefix="jisaku-course-", dir=ROOT.parent))]
     for copy in copies:
+        copy.chmod(0o755)
         shutil.copytree(ROOT / "solutions" / "transformer", copy / "solutions" / "transformer")
     yield copies
     for copy in copies:
@@ -407,6 +409,7 @@ def test_a_submission_never_sees_what_an_earlier_one_left_in_tmp(tmp_path):
     finally:
         if os.path.exists("/tmp/jisaku_note"):  # only where the sandbox has no private /tmp
             os.remove("/tmp/jisaku_note")
+    assert not _lost_units(tmp_path / "out", "a_writer")[0], "writing to /tmp must work"
     lost, results = _lost_units(tmp_path / "out", "b_reader")
     assert "private-tmp" in results["extra_data"]["protections"]
     assert not lost, [t["output"] for t in results["tests"] if t["score"] < t["max_score"]]

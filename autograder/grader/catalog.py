@@ -13,7 +13,9 @@ from pathlib import Path
 
 from autograder.grader.hidden_tests import all_units
 from autograder.paths import SOLUTIONS, reference_package
+from autograder.protocol import wire
 from autograder.protocol.calls import RUNNERS, Swaps, make_torch_deterministic, seed
+from autograder.protocol.messages import Op
 from autograder.protocol.plain import from_plain, to_plain
 from autograder.standins import STANDINS
 
@@ -55,7 +57,7 @@ class Catalog:
     def __init__(self, units=None, rubric=None):
         self.units = units or all_units()
         self.rubric = rubric or load_rubric()
-        self.inputs = {}  # (unit name, case index) -> plain inputs, as sent to the sandbox
+        self.case_frames = {}  # (unit name, case index) -> the CASE message, encoded once for every submission
         self.expected = {}  # (unit name, case index) -> plain outputs
         self.standin_sources = {}  # unit name -> {module stem: source}
         make_torch_deterministic()
@@ -76,7 +78,7 @@ class Catalog:
         target = _reference_target(unit)
         for index, case in enumerate(unit.cases):
             inputs = to_plain(case.make_inputs())
-            self.inputs[unit.name, index] = inputs
+            self.case_frames[unit.name, index] = wire.encode({"op": Op.CASE.value, "index": index, "inputs": inputs})
             reference_case = {**case.spec, "swap_modules": {}, "swap_functions": [], "seed": case.seed}
             seed(case.seed)
             outputs = RUNNERS[unit.runner](target, reference_case, copy.deepcopy(from_plain(inputs)), swaps)

@@ -240,7 +240,7 @@ class _Job:
         for index in list(pending):
             if time.monotonic() > self.deadline:
                 break
-            self.zygote.send({"op": Op.CASE.value, "index": index, "inputs": self.catalog.inputs[unit.name, index]})
+            self.zygote.send_encoded(self.catalog.case_frames[unit.name, index])
             reply = self._receive(Op.RESULT, Op.STOPPED)
             if reply["op"] == Op.STOPPED.value:
                 self._receive(Op.UNIT_DONE)

@@ -46,6 +46,7 @@ LEADER_CAPABILITIES = {
 SANDBOX_ENVIRONMENT = {
     "PYTHONPATH": SANDBOX_CODE, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8",
     "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PATH": "/usr/bin:/bin",
+    "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",  # the heap on transparent huge pages: forking a unit costs half as much
 }
 
 
@@ -123,15 +124,15 @@ def bwrap_command(mode):
     for path in SYSTEM_LIBRARIES:  # /lib -> usr/lib on merged-/usr systems: the same link inside
         if os.path.islink(path):
             arguments += ["--symlink", os.readlink(path), path]
-    arguments += parent_folders(bound)
+    kit = ROOT / "autograder"
+    kit_binds = {str(kit / name): f"{SANDBOX_CODE}/autograder/{name}" for name in ["__init__.py", *SANDBOX_SIDE]}
+    arguments += parent_folders([*bound, *kit_binds.values()])
     for path in bound:
         arguments += ["--ro-bind", path, path]
     for path in covered(bound):
         arguments += ["--tmpfs", path, "--remount-ro", path]
-    kit = ROOT / "autograder"
-    arguments += ["--ro-bind", str(kit / "__init__.py"), f"{SANDBOX_CODE}/autograder/__init__.py"]
-    for part in SANDBOX_SIDE:
-        arguments += ["--ro-bind", str(kit / part), f"{SANDBOX_CODE}/autograder/{part}"]
+    for source, target in kit_binds.items():
+        arguments += ["--ro-bind", source, target]
     arguments += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", f"{JOB_ROOT}/code", "--dir", f"{JOB_ROOT}/work",
                   "--remount-ro", "/dev", "--remount-ro", "/", "--clearenv", "--chdir", "/"]
     for name, value in SANDBOX_ENVIRONMENT.items():
@@ -176,8 +177,11 @@ class Zygote:
             raise SandboxUnavailable(f"サンドボックスが起動しませんでした / the sandbox did not start ({error}):\n{tail}") from error
 
     def send(self, message):
+        self.send_encoded(wire.encode(message))
+
+    def send_encoded(self, data):
         try:
-            wire.write_frame(self.process.stdin.fileno(), message)
+            wire.write_encoded(self.process.stdin.fileno(), data)
         except OSError as error:
             raise ZygoteBroken(f"the sandbox took no request: {error}") from error
 

@@ -110,7 +110,11 @@ def _put_back(value, tensors, depth):
 
 def write_frame(fd, message, timeout=None):
     """Send `message` on `fd`; TimeoutError when the reader takes in nothing for `timeout` seconds."""
-    data = encode(message)
+    write_encoded(fd, encode(message), timeout)
+
+
+def write_encoded(fd, data, timeout=None):
+    """Send an already encoded message (see `encode`), as a frame."""
     view = memoryview(len(data).to_bytes(LENGTH_BYTES, "big") + data)
     while view:
         if timeout is not None and not select.select([], [fd], [], timeout)[1]:
@@ -123,11 +127,27 @@ def read_frame(fd, limit, timeout=None):
 
     Raises Closed at end of file, TimeoutError when the time runs out, ValueError for a bad frame.
     """
+    return decode(read_encoded(fd, limit, timeout))
+
+
+def read_encoded(fd, limit, timeout=None):
+    """The next frame's bytes, undecoded (for a relay, which looks only at the `header`)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     size = int.from_bytes(_read_exactly(fd, LENGTH_BYTES, deadline), "big")
     if size > limit:
         raise ValueError(f"a frame of {size} bytes (the limit is {limit})")
-    return decode(_read_exactly(fd, size, deadline))
+    return _read_exactly(fd, size, deadline)
+
+
+def header(data):
+    """The JSON part of an encoded message, tensors left as references: enough to route it; ValueError if it is none."""
+    try:
+        head = json.loads(data.partition(b"\n")[0])
+    except (ValueError, RecursionError) as error:
+        raise ValueError("the header is not JSON") from error
+    if type(head) is not dict or type(head.get("message")) is not dict:
+        raise ValueError("not a message")
+    return head["message"]
 
 
 def _read_exactly(fd, count, deadline):

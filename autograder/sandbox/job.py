@@ -77,6 +77,7 @@ class Leader:
     # --- one unit -----------------------------------------------------------------------------
 
     def _run_unit(self, request):
+        self._reap_all()
         if not self._fresh_temporary() and Protection.PRIVATE_TMP in self.isolation:
             self.isolation.remove(Protection.PRIVATE_TMP)
         to_unit, requests = os.pipe()
@@ -118,36 +119,43 @@ class Leader:
             os._exit(70)
 
     def _relay(self, pid, requests, replies):
-        """Pass the unit's frames to the grader in the protocol's order; returns a Stop, or None when it ended well."""
+        """Pass the unit's frames to the grader in the protocol's order; returns a Stop, or None when it ended well.
+
+        Each frame of the unit's is decoded here, so that a malformed one ends the unit as a violation,
+        and passed on as it came; the grader decodes it again and checks what it says.
+        """
         timeout, limit = self.limits["case_seconds"], self.limits["output_mb"] * 2**20
         deadline = time.monotonic() + timeout
 
         def next_reply(*ops):
-            message = wire.read_frame(replies, limit, max(0.0, deadline - time.monotonic()))
+            data = wire.read_encoded(replies, limit, max(0.0, deadline - time.monotonic()))
+            message = wire.decode(data)
             if type(message) is not dict or message.get("op") not in {op.value for op in ops}:
                 raise ValueError("a frame out of turn")
-            return message
+            return message, data
 
         try:
-            wire.write_frame(1, _checked_confined(next_reply(Op.CONFINED)))
+            message, _ = next_reply(Op.CONFINED)
+            wire.write_frame(1, _checked_confined(message))
             for _ in range(MAX_LOADING_REPORTS + 1):
-                message = next_reply(Op.LOADING, Op.LOADED)
+                message, data = next_reply(Op.LOADING, Op.LOADED)
                 if message["op"] == Op.LOADED.value:
                     break
                 wire.write_frame(1, {"op": Op.LOADING.value, "module": str(message.get("module"))[:200]})
             else:
                 raise ValueError("too many loading reports")
-            wire.write_frame(1, {"op": Op.LOADED.value, "result": message.get("result")})
+            wire.write_encoded(1, data)
             while True:
-                request = wire.read_frame(0, GRADER_LIMIT)
-                if request["op"] == Op.END_UNIT.value:
+                request = wire.read_encoded(0, GRADER_LIMIT)
+                routing = wire.header(request)
+                if routing["op"] == Op.END_UNIT.value:
                     return None
                 deadline = time.monotonic() + timeout
-                wire.write_frame(requests, request, timeout)
-                reply = next_reply(Op.RESULT)
-                if reply.get("index") != request["index"]:
+                wire.write_encoded(requests, request, timeout)
+                reply, data = next_reply(Op.RESULT)
+                if reply.get("index") != routing["index"]:
                     raise ValueError("a result for another case")
-                wire.write_frame(1, {"op": Op.RESULT.value, "index": request["index"], "result": reply.get("result")})
+                wire.write_encoded(1, data)
         except TimeoutError:
             return Stop.TIMEOUT
         except (wire.Closed, BrokenPipeError):
@@ -156,7 +164,13 @@ class Leader:
             return Stop.VIOLATION
 
     def _end_unit_processes(self, pid, stop):
-        """Kill and reap every process of the unit; returns the unit's own wait status (None if unknown)."""
+        """Kill every process of the unit; returns the unit's own wait status when it died by itself (else None).
+
+        As the PID namespace's init, one kill(-1) reaches every other process of the job, and none of
+        them runs another instruction of its own (a fork under way either is reached too or fails);
+        they are reaped before the next unit starts, so that tearing down their memory overlaps
+        with the grader's own work.
+        """
         status = None
         if stop is Stop.CRASHED:  # it closed its pipe: give it a moment to finish dying by itself
             for _ in range(50):
@@ -165,20 +179,29 @@ class Leader:
                     break
                 status = None
                 time.sleep(0.01)
-        while True:
-            if os.getpid() == 1:
-                try:
-                    os.kill(-1, signal.SIGKILL)  # from a PID namespace's init: every process of the namespace but this one
-                except ProcessLookupError:
-                    pass  # none left
-            else:
-                _kill_descendants(pid)
+        if os.getpid() == 1:
+            try:
+                os.kill(-1, signal.SIGKILL)  # every process of the namespace but this one
+            except ProcessLookupError:
+                pass  # none left
+            return status
+        while True:  # unsandboxed: no namespace to end them all at once
+            _kill_descendants(pid)
             try:
                 done, child_status = os.waitpid(-1, 0)
             except ChildProcessError:
                 return status
             if done == pid and status is None:
                 status = child_status
+
+    @staticmethod
+    def _reap_all():
+        """Wait for every process a finished unit left dying."""
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                return
 
 
 def _checked_confined(message):
