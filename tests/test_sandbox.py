@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.authoring.examples import EXAMPLES, build_example
+from autograder.authoring.examples import EXAMPLES, Edit, Example, build_example
 from autograder.grader.batch import grade_batch
 from autograder.grader.catalog import STANDIN_FOLDER, standin_modules
 from autograder.grader.hidden_tests import all_units
@@ -23,6 +23,7 @@ from autograder.standins import STANDINS
 KIT = ROOT / "autograder"
 SANDBOX_SIDE = ["sandbox", "protocol"]
 NOBODY = 65534
+GELU_BODY = "    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))"
 
 
 def _imported_kit_modules(path):
@@ -182,3 +183,23 @@ def test_without_any_sandbox_grading_refuses_unless_told_and_then_says_so(tmp_pa
 
 def test_the_mode_is_the_strongest_this_machine_allows(mode):
     assert mode is (Mode.PRIVILEGED if os.geteuid() == 0 else Mode.USER_NAMESPACE)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="showing the checkout under /tmp needs root")
+def test_a_checkout_under_tmp_grades_the_same(tmp_path):
+    """The sandbox's /tmp is a fresh tmpfs for every unit: a checkout and venv that lie under /tmp (a CI clone,
+    say) are bound back onto it, or a unit could not import what the zygote had not imported yet."""
+    lazy = Edit("cell:gelu", GELU_BODY, "    import torch.distributions, nbformat  # not imported before the unit runs\n" + GELU_BODY)
+    build_example(Example("perfect", "perfect", (lazy,)), tmp_path / "subs" / "perfect")
+    clone = Path(tempfile.mkdtemp(prefix="jisaku-clone-", dir="/tmp"))
+    python = clone / Path(sys.executable).relative_to(ROOT) if Path(sys.executable).is_relative_to(ROOT) else Path(sys.executable)
+    command = ["bwrap", "--dev-bind", "/", "/", "--bind", str(ROOT), str(clone), "--chdir", str(clone), "--setenv", "PYTHONPATH", str(clone),
+               "--", str(python), "-m", "autograder.cli", "grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out")]
+    try:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    finally:
+        clone.rmdir()
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads((tmp_path / "out" / "perfect" / "results.json").read_text(encoding="utf-8"))
+    assert results["score"] == results["max_score"], [t["output"] for t in results["tests"] if t["score"] < t["max_score"]][:2]

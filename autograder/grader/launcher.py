@@ -36,6 +36,7 @@ from autograder.protocol.messages import Op, Protection
 JOB_UID_BASE = 2_000_000_000  # far above any account or subordinate-uid range
 SANDBOX_CODE = "/opt/jisaku"  # where the kit's sandbox-side code appears inside
 JOB_ROOT = "/job"
+TMP_FOLDER = "/tmp"
 STARTUP_SECONDS = 300  # importing torch and warming up, on a loaded machine
 SYSTEM_LIBRARIES = ["/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/lib32", "/lib32"]
 SANDBOX_SIDE = ["protocol", "sandbox"]  # the only parts of autograder/ that exist inside
@@ -106,6 +107,16 @@ def allowlist():
     return [p for p in real if not any(p != other and p.startswith(other + "/") for other in real)]
 
 
+def kept_in_temporary(bound):
+    """The allowlisted paths under /tmp (a checkout there, with its venv): bound back on each unit's fresh /tmp."""
+    return [p for p in bound if p.startswith(TMP_FOLDER + "/")]
+
+
+def stashes(bound):
+    """Where each kept path steps aside while a unit's fresh /tmp is mounted."""
+    return [f"{JOB_ROOT}/keep/{index}" for index, _ in enumerate(kept_in_temporary(bound))]
+
+
 def covered(bound):
     """Trusted folders that happen to lie inside a bound path (an installed copy of the kit, say): covered."""
     secrets = [Path(__file__).resolve().parent.parent, SOLUTIONS.resolve()]
@@ -126,6 +137,7 @@ def bwrap_command(mode):
             arguments += ["--symlink", os.readlink(path), path]
     kit = ROOT / "autograder"
     kit_binds = {str(kit / name): f"{SANDBOX_CODE}/autograder/{name}" for name in ["__init__.py", *SANDBOX_SIDE]}
+    arguments += ["--tmpfs", TMP_FOLDER]  # first: a checkout (and so its venv) may lie under /tmp
     arguments += parent_folders([*bound, *kit_binds.values()])
     for path in bound:
         arguments += ["--ro-bind", path, path]
@@ -133,7 +145,9 @@ def bwrap_command(mode):
         arguments += ["--tmpfs", path, "--remount-ro", path]
     for source, target in kit_binds.items():
         arguments += ["--ro-bind", source, target]
-    arguments += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", f"{JOB_ROOT}/code", "--dir", f"{JOB_ROOT}/work",
+    for stash in stashes(bound):
+        arguments += ["--dir", stash]
+    arguments += ["--proc", "/proc", "--dev", "/dev", "--dir", f"{JOB_ROOT}/code", "--dir", f"{JOB_ROOT}/work",
                   "--remount-ro", "/dev", "--remount-ro", "/", "--clearenv", "--chdir", "/"]
     for name, value in SANDBOX_ENVIRONMENT.items():
         arguments += ["--setenv", name, value]
@@ -165,6 +179,8 @@ class Zygote:
                    "seccomp": torch.frombuffer(bytearray(seccomp), dtype=torch.uint8) if seccomp else None,
                    "job_uid": JOB_UID_BASE + slot if mode is Mode.PRIVILEGED else None,
                    "job_root": None if mode is Mode.UNSANDBOXED else JOB_ROOT,
+                   "keep_in_tmp": [] if mode is Mode.UNSANDBOXED else kept_in_temporary(allowlist()),
+                   "keep_stash": [] if mode is Mode.UNSANDBOXED else stashes(allowlist()),
                    "isolation": [p.value for p in isolation]})
 
     def wait_until_warm(self):

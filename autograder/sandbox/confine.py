@@ -10,7 +10,7 @@ import os
 import resource
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x08000000, 0x20000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT = 1, 2, 4, 32
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_MOVE, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 8192, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_SECCOMP, PR_CAPBSET_DROP = 1, 4, 22, 24
 PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 36, 38, 47, 4
@@ -35,6 +35,16 @@ def mount_tmpfs(path, size_mb, inodes, mode, owner=None):
     if owner is not None:
         options += f",uid={owner},gid={owner}"
     return _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, options)
+
+
+def make_private():
+    """No mount made in this namespace from now on reaches another, nor theirs this one."""
+    return _mount("none", "/", None, MS_REC | MS_PRIVATE)
+
+
+def move_mount(source, target):
+    """Move the mount at `source` to `target` (an existing folder)."""
+    return _mount(source, target, None, MS_MOVE)
 
 
 def remount_read_only(path):

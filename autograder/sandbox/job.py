@@ -41,6 +41,8 @@ class Leader:
             confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)  # unsandboxed: what the unit leaves comes back here
         if self.mounts and Protection.PID_NAMESPACE in self.isolation and not confine.mount_proc():
             self.isolation.remove(Protection.PID_NAMESPACE)  # the unit could still see the zygote's processes
+        if self.mounts and not confine.make_private():
+            raise OSError("the job's mounts cannot be made private")
         if self._lay_out_code(files):
             self.isolation.append(Protection.READ_ONLY_CODE)
         wire.write_frame(1, {"op": Op.READY.value, "isolation": [p.value for p in self.isolation]})
@@ -64,22 +66,28 @@ class Leader:
         return fresh and confine.remount_read_only(str(self.code_dir))
 
     def _fresh_temporary(self):
-        """Empty, limited tmpfs folders for the unit about to run; True when they all took."""
+        """Empty, limited tmpfs folders for the unit about to run. Where the sandbox has mounts and they
+        fail, OSError: a unit must never see what an earlier one left there."""
         owner = self.settings.get("job_uid")
         if not self.mounts:
             self.work_dir.mkdir(parents=True, exist_ok=True)
-            return False
-        took = confine.mount_tmpfs(str(self.work_dir), self.limits["work_mb"], WORK_INODES, 0o700, owner if owner is not None else os.getuid())
+            return
+        kept = list(zip(self.settings.get("keep_in_tmp", []), self.settings.get("keep_stash", [])))
+        took = all(confine.move_mount(path, stash) for path, stash in kept)  # a venv under /tmp steps aside...
+        took = confine.mount_tmpfs(str(self.work_dir), self.limits["work_mb"], WORK_INODES, 0o700, owner if owner is not None else os.getuid()) and took
         for path in filter(os.path.isdir, TEMPORARY):
             took = confine.mount_tmpfs(path, self.limits["work_mb"], TEMP_INODES, 0o1777) and took
-        return took
+        for path, stash in kept:  # ...and comes back onto the fresh /tmp
+            os.makedirs(path, exist_ok=True)
+            took = confine.move_mount(stash, path) and took
+        if not took:
+            raise OSError("a unit's fresh temporary folders could not be made")
 
     # --- one unit -----------------------------------------------------------------------------
 
     def _run_unit(self, request):
         self._reap_all()
-        if not self._fresh_temporary() and Protection.PRIVATE_TMP in self.isolation:
-            self.isolation.remove(Protection.PRIVATE_TMP)
+        self._fresh_temporary()
         to_unit, requests = os.pipe()
         replies, from_unit = os.pipe()
         pid = os.fork()

@@ -65,6 +65,8 @@ def read_settings():
         "seccomp": bytes(seccomp.numpy()) if seccomp is not None else None,
         "job_uid": setup.get("job_uid"),
         "job_root": setup.get("job_root"),
+        "keep_in_tmp": [str(p) for p in setup.get("keep_in_tmp", [])],
+        "keep_stash": [str(p) for p in setup.get("keep_stash", [])],
         "isolation": [Protection(p) for p in setup.get("isolation", [])],
     }
 
@@ -100,7 +102,7 @@ def _job_process(job, settings):
             return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 71
         confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)
     if Protection.MOUNT_NAMESPACE in isolation:
-        isolation.append(Protection.PRIVATE_TMP)  # until a unit's fresh tmpfs fails to mount
+        isolation.append(Protection.PRIVATE_TMP)  # each unit gets fresh tmpfs folders, or the job stops (job.py)
     Leader(settings, job["limits"], isolation).lead(job["files"])
     return 0
 
