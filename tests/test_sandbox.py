@@ -130,22 +130,30 @@ def _scores(out):
     return {p.parent.name: {t["name"]: t["score"] for t in json.loads(p.read_text(encoding="utf-8"))["tests"]} for p in out.glob("*/results.json")}
 
 
-def _as_nobody(command):
-    """`command` as an ordinary user (nobody) who can read the kit and its Python, however the folders above them are closed."""
-    needed = {str(ROOT), os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
+KIT_SHOWN_AT = Path("/srv")  # an empty folder on Debian, outside /tmp: where nobody sees this checkout
+
+
+def _as_nobody(*arguments):
+    """`python -m autograder.cli ARGUMENTS` as an ordinary user (nobody), with this checkout shown at KIT_SHOWN_AT
+    and the interpreter reachable however closed the folders above it are."""
+    python = Path(sys.executable)
+    if python.is_relative_to(ROOT):  # the venv inside the checkout
+        python = KIT_SHOWN_AT / python.relative_to(ROOT)
+    needed = [os.path.realpath(sys.base_prefix)] + ([] if Path(sys.prefix).resolve().is_relative_to(ROOT) else [os.path.realpath(sys.prefix)])
     blocked = sorted({str(parent) for path in needed for parent in Path(path).parents
                       if str(parent) != "/" and not os.stat(parent).st_mode & 0o001}, key=len)
     wrapper = ["bwrap", "--dev-bind", "/", "/"]
     for folder in [b for b in blocked if not any(b.startswith(o + "/") for o in blocked)]:
         wrapper += ["--tmpfs", folder]
     wrapper += parent_folders([p for p in needed if any(p.startswith(b + "/") for b in blocked)])
-    for path in sorted(needed):
+    for path in needed:
         wrapper += ["--bind", path, path]
-    return [*wrapper, "--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *command]
+    wrapper += ["--bind", str(ROOT), str(KIT_SHOWN_AT), "--chdir", str(KIT_SHOWN_AT), "--setenv", "PYTHONPATH", str(KIT_SHOWN_AT)]
+    return [*wrapper, "--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", str(python), "-m", "autograder.cli", *arguments]
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0, reason="becoming an ordinary user needs root")
+@pytest.mark.skipif(os.geteuid() != 0 or not KIT_SHOWN_AT.is_dir(), reason="becoming an ordinary user needs root (and /srv to show the kit at)")
 def test_grading_as_an_ordinary_user_gives_the_same_scores_as_root(tmp_path):
     root_out = tmp_path / "as-root"
     grade_batch([_examples(tmp_path / "subs", GRADED_TOGETHER)], root_out, jobs=1, progress=False)
@@ -153,7 +161,7 @@ def test_grading_as_an_ordinary_user_gives_the_same_scores_as_root(tmp_path):
     try:
         _examples(shared / "subs", GRADED_TOGETHER)
         subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(shared)], check=True)
-        run = subprocess.run(_as_nobody([sys.executable, "-m", "autograder.cli", "grade", str(shared / "subs"), "--out", str(shared / "out")]),
+        run = subprocess.run(_as_nobody("grade", str(shared / "subs"), "--out", str(shared / "out")),
                              capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-3000:]
         assert _scores(shared / "out") == _scores(root_out) and len(_scores(root_out)) == len(GRADED_TOGETHER)

@@ -17,6 +17,7 @@ Three ways to run, chosen once per batch (`choose_mode`):
   child and every result says so.
 """
 
+import functools
 import os
 import shutil
 import subprocess
@@ -85,11 +86,25 @@ def choose_mode(unsandboxed=False):
     raise SandboxUnavailable(UNAVAILABLE.format(why="名前空間を作れません。", why_en="No namespaces can be made."))
 
 
-def _namespace_arguments(mode):
+@functools.lru_cache(maxsize=None)
+def _bwrap_knows(option):
+    """Whether this bubblewrap has `option` (--disable-userns came with 0.8)."""
+    return option in subprocess.run(["bwrap", "--help"], capture_output=True, text=True).stdout
+
+
+def _namespace_arguments(mode, moves_mounts=False):
+    """bubblewrap's namespaces and the job leader's capabilities for `mode`.
+
+    `--disable-userns` nests a second user namespace, which locks every mount: where the job leader
+    must move a mount (a venv under /tmp) it is left out, and the seccomp filter alone refuses new
+    user namespaces to the student's code.
+    """
     arguments = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid", "--unshare-net",
                  "--unshare-uts", "--unshare-cgroup-try"]
     if mode is Mode.USER_NAMESPACE:
-        arguments += ["--unshare-user", "--disable-userns"]
+        arguments += ["--unshare-user"]
+        if not moves_mounts and _bwrap_knows("--disable-userns"):
+            arguments += ["--disable-userns"]
     else:
         arguments += ["--cap-drop", "ALL"]
     for capability in LEADER_CAPABILITIES[mode.value]:
@@ -130,8 +145,8 @@ def parent_folders(paths):
 
 
 def bwrap_command(mode):
-    arguments = _namespace_arguments(mode)
     bound = allowlist()
+    arguments = _namespace_arguments(mode, moves_mounts=bool(kept_in_temporary(bound)))
     for path in SYSTEM_LIBRARIES:  # /lib -> usr/lib on merged-/usr systems: the same link inside
         if os.path.islink(path):
             arguments += ["--symlink", os.readlink(path), path]
@@ -172,7 +187,10 @@ class Zygote:
             isolation = [Protection.FRESH_ROOT, Protection.NETWORK_NAMESPACE]
             if mode is Mode.USER_NAMESPACE:
                 isolation.append(Protection.USER_NAMESPACE)
-        self.log = tempfile.TemporaryFile()  # the sandbox's own tracebacks, for the teacher when it fails to start
+        # the sandbox's own tracebacks (never the student's output): shown when it fails to start, kept in
+        # the file JISAKU_SANDBOX_LOG names when a maintainer asks for them
+        log = os.environ.get("JISAKU_SANDBOX_LOG")
+        self.log = open(log, "a+b") if log else tempfile.TemporaryFile()
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
                                         env=environment, cwd="/", bufsize=0)
         self.send({"op": Op.SETUP.value,

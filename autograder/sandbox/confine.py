@@ -20,6 +20,11 @@ CAPABILITY_VERSION_3 = 0x20080522
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def last_error():
+    """The C library's error for the last call that failed, as text."""
+    return os.strerror(ctypes.get_errno())
+
+
 def unshare(flags):
     return _libc.unshare(flags) == 0
 

@@ -73,15 +73,16 @@ class Leader:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             return
         kept = list(zip(self.settings.get("keep_in_tmp", []), self.settings.get("keep_stash", [])))
-        took = all(confine.move_mount(path, stash) for path, stash in kept)  # a venv under /tmp steps aside...
-        took = confine.mount_tmpfs(str(self.work_dir), self.limits["work_mb"], WORK_INODES, 0o700, owner if owner is not None else os.getuid()) and took
-        for path in filter(os.path.isdir, TEMPORARY):
-            took = confine.mount_tmpfs(path, self.limits["work_mb"], TEMP_INODES, 0o1777) and took
-        for path, stash in kept:  # ...and comes back onto the fresh /tmp
-            os.makedirs(path, exist_ok=True)
-            took = confine.move_mount(stash, path) and took
-        if not took:
-            raise OSError("a unit's fresh temporary folders could not be made")
+        steps = [(f"move {path} aside", lambda path=path, stash=stash: confine.move_mount(path, stash)) for path, stash in kept]
+        steps.append((f"tmpfs on {self.work_dir}", lambda: confine.mount_tmpfs(
+            str(self.work_dir), self.limits["work_mb"], WORK_INODES, 0o700, owner if owner is not None else os.getuid())))
+        steps += [(f"tmpfs on {path}", lambda path=path: confine.mount_tmpfs(path, self.limits["work_mb"], TEMP_INODES, 0o1777))
+                  for path in filter(os.path.isdir, TEMPORARY)]
+        steps += [(f"move {path} back", lambda path=path, stash=stash: os.makedirs(path, exist_ok=True) or confine.move_mount(stash, path))
+                  for path, stash in kept]  # a venv under /tmp steps aside, then comes back onto the fresh /tmp
+        for what, step in steps:
+            if not step():
+                raise OSError(f"a unit's fresh temporary folders could not be made: {what}: {confine.last_error()}")
 
     # --- one unit -----------------------------------------------------------------------------
 
