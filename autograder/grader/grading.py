@@ -173,7 +173,7 @@ class _Job:
     """One submission's conversation with its sandbox: every runnable unit's cases, in order."""
 
     def __init__(self, grader, zygote, submission, cells, deadline):
-        self.grader, self.zygote, self.cells, self.deadline = grader, zygote, cells, deadline
+        self.zygote, self.cells, self.deadline = zygote, cells, deadline
         self.catalog, self.limits = grader.catalog, grader.limits
         self.files = {name: data.decode("latin-1") for name, data in submission.files.items() if name.startswith("transformer/")}
         self.outcomes, self.poisoned, self.isolation = {}, set(), []

@@ -123,13 +123,10 @@ def allowlist():
 
 
 def kept_in_temporary(bound):
-    """The allowlisted paths under /tmp (a checkout there, with its venv): bound back on each unit's fresh /tmp."""
-    return [p for p in bound if p.startswith(TMP_FOLDER + "/")]
-
-
-def stashes(bound):
-    """Where each kept path steps aside while a unit's fresh /tmp is mounted."""
-    return [f"{JOB_ROOT}/keep/{index}" for index, _ in enumerate(kept_in_temporary(bound))]
+    """(path, stash) for each allowlisted path under /tmp (a checkout there, with its venv): it steps aside
+    to its stash while a unit's fresh /tmp is mounted, then comes back onto it."""
+    under_tmp = [p for p in bound if p.startswith(TMP_FOLDER + "/")]
+    return [(path, f"{JOB_ROOT}/keep/{index}") for index, path in enumerate(under_tmp)]
 
 
 def covered(bound):
@@ -144,8 +141,9 @@ def parent_folders(paths):
     return [option for parent in parents for option in ("--perms", "0755", "--dir", parent)]
 
 
-def bwrap_command(mode):
-    bound = allowlist()
+def bwrap_command(mode, bound=None):
+    """The command that starts a zygote in `mode`, its root holding the allowlist `bound` (computed when None)."""
+    bound = allowlist() if bound is None else bound
     arguments = _namespace_arguments(mode, moves_mounts=bool(kept_in_temporary(bound)))
     for path in SYSTEM_LIBRARIES:  # /lib -> usr/lib on merged-/usr systems: the same link inside
         if os.path.islink(path):
@@ -160,7 +158,7 @@ def bwrap_command(mode):
         arguments += ["--tmpfs", path, "--remount-ro", path]
     for source, target in kit_binds.items():
         arguments += ["--ro-bind", source, target]
-    for stash in stashes(bound):
+    for _, stash in kept_in_temporary(bound):
         arguments += ["--dir", stash]
     arguments += ["--proc", "/proc", "--dev", "/dev", "--dir", f"{JOB_ROOT}/code", "--dir", f"{JOB_ROOT}/work",
                   "--remount-ro", "/dev", "--remount-ro", "/", "--clearenv", "--chdir", "/"]
@@ -177,13 +175,14 @@ class Zygote:
     """One sandbox server, answering one job at a time over its stdin and stdout."""
 
     def __init__(self, mode, slot, seccomp):
-        self.mode, self.slot = mode, slot
+        self.slot = slot
         if mode is Mode.UNSANDBOXED:
             command = [sys.executable, "-s", "-m", "autograder.sandbox.zygote"]
             environment = {**SANDBOX_ENVIRONMENT, "PYTHONPATH": str(ROOT)}
             isolation = [Protection.UNSANDBOXED]
         else:
-            command, environment = bwrap_command(mode), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            bound = allowlist()
+            command, environment = bwrap_command(mode, bound), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
             isolation = [Protection.FRESH_ROOT, Protection.NETWORK_NAMESPACE]
             if mode is Mode.USER_NAMESPACE:
                 isolation.append(Protection.USER_NAMESPACE)
@@ -197,8 +196,7 @@ class Zygote:
                    "seccomp": torch.frombuffer(bytearray(seccomp), dtype=torch.uint8) if seccomp else None,
                    "job_uid": JOB_UID_BASE + slot if mode is Mode.PRIVILEGED else None,
                    "job_root": None if mode is Mode.UNSANDBOXED else JOB_ROOT,
-                   "keep_in_tmp": [] if mode is Mode.UNSANDBOXED else kept_in_temporary(allowlist()),
-                   "keep_stash": [] if mode is Mode.UNSANDBOXED else stashes(allowlist()),
+                   "keep_in_tmp": [] if mode is Mode.UNSANDBOXED else kept_in_temporary(bound),
                    "isolation": [p.value for p in isolation]})
 
     def wait_until_warm(self):

@@ -4,7 +4,7 @@ It lays the student's files out on a fresh tmpfs and makes it read-only, then, f
 grader sends, gives the unit fresh, size- and inode-limited tmpfs folders (`/job/work`, `/tmp`,
 `/dev/shm`), forks the unit's process and relays its frames one case at a time, timing each.
 When the unit ends (done, timed out, crashed or in breach of the protocol) every process of the
-job but this one is killed and reaped before the grader hears UNIT_DONE. The student's code never
+job but this one is killed before the grader hears UNIT_DONE, and reaped before the next unit starts. The student's code never
 runs in this process, which stays not dumpable so that no process of the same uid can reach into it.
 """
 
@@ -72,17 +72,16 @@ class Leader:
         if not self.mounts:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             return
-        kept = list(zip(self.settings.get("keep_in_tmp", []), self.settings.get("keep_stash", [])))
-        steps = [(f"move {path} aside", lambda path=path, stash=stash: confine.move_mount(path, stash)) for path, stash in kept]
-        steps.append((f"tmpfs on {self.work_dir}", lambda: confine.mount_tmpfs(
-            str(self.work_dir), self.limits["work_mb"], WORK_INODES, 0o700, owner if owner is not None else os.getuid())))
-        steps += [(f"tmpfs on {path}", lambda path=path: confine.mount_tmpfs(path, self.limits["work_mb"], TEMP_INODES, 0o1777))
-                  for path in filter(os.path.isdir, TEMPORARY)]
-        steps += [(f"move {path} back", lambda path=path, stash=stash: os.makedirs(path, exist_ok=True) or confine.move_mount(stash, path))
-                  for path, stash in kept]  # a venv under /tmp steps aside, then comes back onto the fresh /tmp
-        for what, step in steps:
-            if not step():
-                raise OSError(f"a unit's fresh temporary folders could not be made: {what}: {confine.last_error()}")
+        kept = self.settings.get("keep_in_tmp", [])  # (path, stash): a venv under /tmp steps aside, then comes back
+        for path, stash in kept:
+            _require(confine.move_mount(path, stash), f"move {path} aside")
+        work_owner = owner if owner is not None else os.getuid()
+        _require(confine.mount_tmpfs(str(self.work_dir), self.limits["work_mb"], WORK_INODES, 0o700, work_owner), f"tmpfs on {self.work_dir}")
+        for path in filter(os.path.isdir, TEMPORARY):
+            _require(confine.mount_tmpfs(path, self.limits["work_mb"], TEMP_INODES, 0o1777), f"tmpfs on {path}")
+        for path, stash in kept:
+            os.makedirs(path, exist_ok=True)
+            _require(confine.move_mount(stash, path), f"move {path} back")
 
     # --- one unit -----------------------------------------------------------------------------
 
@@ -99,7 +98,7 @@ class Leader:
         os.close(to_unit)
         os.close(from_unit)
         try:
-            stop = self._relay(pid, requests, replies)
+            stop = self._relay(requests, replies)
         finally:
             os.close(requests)
             os.close(replies)
@@ -127,7 +126,7 @@ class Leader:
         finally:
             os._exit(70)
 
-    def _relay(self, pid, requests, replies):
+    def _relay(self, requests, replies):
         """Pass the unit's frames to the grader in the protocol's order; returns a Stop, or None when it ended well.
 
         Each frame of the unit's is decoded here, so that a malformed one ends the unit as a violation,
@@ -144,8 +143,8 @@ class Leader:
             return message, data
 
         try:
-            message, _ = next_reply(Op.CONFINED)
-            wire.write_frame(1, _checked_confined(message))
+            _, data = next_reply(Op.CONFINED)
+            wire.write_encoded(1, data)
             for _ in range(MAX_LOADING_REPORTS + 1):
                 message, data = next_reply(Op.LOADING, Op.LOADED)
                 if message["op"] == Op.LOADED.value:
@@ -194,14 +193,8 @@ class Leader:
             except ProcessLookupError:
                 pass  # none left
             return status
-        while True:  # unsandboxed: no namespace to end them all at once
-            _kill_descendants(pid)
-            try:
-                done, child_status = os.waitpid(-1, 0)
-            except ChildProcessError:
-                return status
-            if done == pid and status is None:
-                status = child_status
+        reaped = end_children(session=pid)  # unsandboxed: no namespace to end them all at once
+        return status if status is not None else reaped
 
     @staticmethod
     def _reap_all():
@@ -213,22 +206,29 @@ class Leader:
                 return
 
 
-def _checked_confined(message):
-    allowed = {p.value for p in Protection}
-    return {"op": Op.CONFINED.value, "protections": [p for p in message.get("protections", []) if p in allowed]}
+def _require(took, what):
+    if not took:
+        raise OSError(f"a unit's fresh temporary folders could not be made: {what}: {confine.last_error()}")
 
 
-def _kill_descendants(pid):
-    """Without a PID namespace (unsandboxed): the unit's session, then every child left to this subreaper."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    for child in children():
+def end_children(session=None):
+    """Without a PID namespace (unsandboxed): SIGKILL `session`'s process group and every child of this
+    process (a subreaper: what descendants leave comes here), and reap them until none is left.
+    Returns the wait status of the process `session` if it was reaped here."""
+    status = None
+    while True:
+        targets = [(os.killpg, session)] if session is not None else []
+        for kill, pid in targets + [(os.kill, child) for child in children()]:
+            try:
+                kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         try:
-            os.kill(child, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            done, child_status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return status
+        if done == session:
+            status = child_status
 
 
 def children():

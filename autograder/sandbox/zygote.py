@@ -21,7 +21,7 @@ from autograder.protocol import wire
 from autograder.protocol.calls import make_torch_deterministic
 from autograder.protocol.messages import Op, Protection
 from autograder.sandbox import confine
-from autograder.sandbox.job import Leader, children
+from autograder.sandbox.job import Leader, end_children
 
 PRELOADED_MODULES = [
     "math", "cmath", "random", "itertools", "functools", "collections", "typing", "dataclasses", "copy",
@@ -65,8 +65,7 @@ def read_settings():
         "seccomp": bytes(seccomp.numpy()) if seccomp is not None else None,
         "job_uid": setup.get("job_uid"),
         "job_root": setup.get("job_root"),
-        "keep_in_tmp": [str(p) for p in setup.get("keep_in_tmp", [])],
-        "keep_stash": [str(p) for p in setup.get("keep_stash", [])],
+        "keep_in_tmp": [(str(path), str(stash)) for path, stash in setup.get("keep_in_tmp", [])],
         "isolation": [Protection(p) for p in setup.get("isolation", [])],
     }
 
@@ -86,7 +85,7 @@ def run_job(job, settings):
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
-    _end_descendants()
+    end_children()  # whatever a job left behind (only possible unsandboxed, without a PID namespace)
     if own_root:
         shutil.rmtree(job_settings["job_root"], ignore_errors=True)
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
@@ -105,17 +104,6 @@ def _job_process(job, settings):
         isolation.append(Protection.PRIVATE_TMP)  # each unit gets fresh tmpfs folders, or the job stops (job.py)
     Leader(settings, job["limits"], isolation).lead(job["files"])
     return 0
-
-
-def _end_descendants():
-    """SIGKILL and reap whatever a job left behind (only possible unsandboxed, without a PID namespace)."""
-    while found := children():
-        for pid in found:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
 
 
 def serve():
