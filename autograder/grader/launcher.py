@@ -164,7 +164,13 @@ def bwrap_command(mode, bound=None):
                   "--remount-ro", "/dev", "--remount-ro", "/", "--clearenv", "--chdir", "/"]
     for name, value in SANDBOX_ENVIRONMENT.items():
         arguments += ["--setenv", name, value]
-    return [*arguments, "--", sys.executable, "-s", "-m", "autograder.sandbox.zygote"]
+    return [*arguments, "--", sandbox_python(), "-s", "-m", "autograder.sandbox.zygote"]
+
+
+def sandbox_python():
+    """This interpreter as the sandbox sees it: its folder resolved as the allowlist resolves it (a venv
+    reached through a link), its own name kept, so that the venv's pyvenv.cfg is still found beside it."""
+    return os.path.join(os.path.realpath(os.path.dirname(sys.executable)), os.path.basename(sys.executable))
 
 
 class ZygoteBroken(RuntimeError):
