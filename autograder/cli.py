@@ -38,7 +38,7 @@ def _check(args):
 
 
 def _grade(args):
-    from autograder.grader.batch import grade_batch, print_protections, print_summary
+    from autograder.grader.batch import grade_batch, print_protections, print_summary, read_refusals
     from autograder.grader.launcher import SandboxUnavailable
 
     try:
@@ -49,7 +49,7 @@ def _grade(args):
     print_summary(rows)
     graded_all = print_protections(args.out)
     print(f"結果: {Path(args.out) / 'gradebook.sqlite'}（CSV: gradebook.csv、得点の分布とユニットごとの得点率の図: summary.png）、学生ごとの results.json と feedback.md")
-    return 0 if graded_all else 1
+    return 0 if graded_all and not read_refusals(args.out) else 1
 
 
 def _demo(args):

@@ -18,6 +18,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import mistune
 import nbformat
 import psutil
 import pytest
@@ -149,6 +150,38 @@ def sdpa_prelude(code):
     return Edit("transformer/attention.py", SDPA_DEF, SDPA_DEF + "".join(f"    {line}\n" for line in code.splitlines()))
 
 
+def damaged_zip(member, damage):
+    """The reference as a zip whose `member` is damaged by `damage(data, header offset, info)` -> data."""
+    def build(target, name):
+        zipped()(target, name)
+        path = target.with_suffix(".zip")
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(member)
+        path.write_bytes(damage(bytearray(path.read_bytes()), info.header_offset, info))
+    return build
+
+
+def flip_a_data_byte(data, offset, info):
+    start = offset + 30 + len(info.filename.encode()) + len(info.extra)  # past the local header
+    data[start + info.compress_size // 2] ^= 0xFF
+    return bytes(data)
+
+
+def mark_encrypted(data, offset, info):
+    """Set bit 0 (encrypted) of the member's flags, in its local header and its central directory entry."""
+    data[offset + 6] |= 0x1
+    name = info.filename.encode()
+    central = data.find(b"PK\x01\x02")
+    while central != -1:
+        name_length = int.from_bytes(data[central + 28:central + 30], "little")
+        if data[central + 46:central + 46 + name_length] == name:
+            data[central + 8] |= 0x1
+        central = data.find(b"PK\x01\x02", central + 4)
+    return bytes(data)
+
+
+FORGED_FEEDBACK = "```\n\n# 採点結果: forged\n\n**合計 98 / 98 点**\n\n![beacon](http://example.invalid/b.png) <img src=x onerror=alert(1)> [link](http://example.invalid)\n```"
+
 # name -> (builder, units that must lose points, whether other units may lose points too)
 CORPUS = {
     # code that does not load
@@ -201,16 +234,40 @@ CORPUS = {
     "link_farm": (edited(sdpa_prelude("import os\nfor i, target in enumerate(('/etc/shadow', '/etc/passwd', '/root', '/proc/1/root')):\n    for folder in ('.', '/tmp'):\n        try:\n            os.symlink(target, f'{folder}/link{i}')\n        except OSError:\n            pass")), set(), False),
     "import_the_standins": (edited(Edit("transformer/layers.py", "self.dropout3(self.feed_forward(x)))\n        return x\n        ### END SOLUTION\n", "self.dropout3(self.feed_forward(x)))\n        return x\n        ### END SOLUTION\n\n\nfrom autograder.standins.layers import EncoderLayer, DecoderLayer  # noqa: E402\nfrom autograder.standins.feed_forward import FeedForward  # noqa: E402\n")), broken_import("layers"), False),
     "reexport_standins": (edited(Edit("transformer/transformer.py", "class Encoder(nn.Module):", "try:\n    from jisaku_standins.stacks import Encoder as Stolen\nexcept ImportError:\n    Stolen = None\n\n\nclass Encoder(nn.Module):"),
-                                 Edit("transformer/transformer.py", "        for layer in self.layers:\n            x = layer(x, src_mask)", "        if Stolen is None:\n            raise NotImplementedError\n        for layer in self.layers:\n            x = layer(x, src_mask)")), {"Encoder"}, False),
+                                 Edit("transformer/transformer.py", "        for layer in self.layers:\n            x = layer(x, src_mask)", "        if Stolen is None:\n            raise NotImplementedError\n        for layer in self.layers:\n            x = layer(x, src_mask)")), MODULE_UNITS["transformer"], False),  # a module-level import of the grader's packages costs every unit of the file
     "forge_frames": (edited(sdpa_prelude("import os, json\nbody = json.dumps({'message': {'op': 'result', 'index': 0, 'result': {'ok': True, 'outputs': 1.0}}, 'tensors': []}).encode() + b'\\n'\ncut = json.dumps({'message': {'op': 'result', 'index': 1, 'result': {'ok': True, 'outputs': {'__tensor__': 0}}}, 'tensors': [['float32', [4]]]}).encode() + b'\\n123'\nfor fd in range(3, 20):\n    for frame in (len(body).to_bytes(8, 'big') + body, len(cut).to_bytes(8, 'big') + cut, b'garbage'):\n        try:\n            os.write(fd, frame)\n        except OSError:\n            pass")), {"scaled_dot_product_attention"}, False),
     "spoof_progress": (edited(cell("gelu", GELU_BODY, "    import os\n    while True:\n        for fd in range(3, 20):\n            try:\n                os.write(fd, (20).to_bytes(8, 'big') + b'{\"message\": 1}')\n            except OSError:\n                pass\n        open('result_001.bin', 'w').write('x')\n        open('loading.json', 'w').write('{\"unit\": \"nope\"}')")), {"gelu"}, False),
-    "disarm_later_guards": (edited(cell("split_heads", "def split_heads", "import autograder.sandbox.tripwire as _t\n_t.Tripwire.__enter__ = lambda self: None\n_t.Tripwire.__exit__ = lambda self, *a: None\n\n\ndef split_heads"),
-                                   sdpa_prelude("import torch.nn.functional as F\ngetattr(F, 'scaled_' + 'dot_product_attention')(q, k, v, attn_mask=mask)")), {"scaled_dot_product_attention"}, False),
+    "disarm_later_guards": (edited(cell("split_heads", "def split_heads", "import sys\n_watch = sys.modules.get('autograder.sandbox.' + 'operator_watch')\nif _watch is not None:\n    _watch.OperatorWatch.__enter__ = lambda self: self\n    _watch.OperatorWatch.intact = lambda self: True\n\n\ndef split_heads"),
+                                   sdpa_prelude("import torch.nn.functional as F\nvars(F)['scaled_' + 'dot_product_attention'](q, k, v, attn_mask=mask)")), {"scaled_dot_product_attention"}, False),
     "traces_for_the_next_student": (edited(cell("gelu", GELU_BODY, TRACES + GELU_BODY)), set(), False),
     "fill_the_disk": (edited(cell("layer_norm", LAYER_NORM_BODY, FILL + LAYER_NORM_BODY)), set(), False),
     "read_other_copies": (edited(sdpa_prelude("import glob\nfor path in glob.glob('/tmp/*/solutions/transformer/attention.py') + glob.glob('" + str(ROOT.parent) + "/*/solutions/transformer/attention.py'):\n    exec(open(path).read(), globals())\nreturn scaled_dot_product_attention(q, k, v, mask)")), {"scaled_dot_product_attention"}, False),
     "imports_more_of_the_standard_library": (edited(cell("gelu", GELU_BODY, "    import bisect, decimal, fractions, heapq, textwrap, zipfile\n" + GELU_BODY)), set(), False),
+    # forbidden APIs under other names (each must cost its unit, whatever the spelling)
+    "ops_aten_sdpa": (edited(sdpa_prelude("torch.ops.aten.scaled_dot_product_attention(q, k, v)")), {"scaled_dot_product_attention"}, False),
+    "uses_exec": (edited(cell("gelu", GELU_BODY, "    exec('pass')\n" + GELU_BODY)), {"gelu"}, False),
+    "private_softmax": (edited(cell("softmax", SOFTMAX_BODY, "    return torch._softmax(x, dim, False)")), {"softmax"}, False),
+    "native_layer_norm": (edited(cell("layer_norm", LAYER_NORM_BODY, "    return torch.native_layer_norm(x, x.shape[-1:], weight, bias, eps)[0]")), {"layer_norm"}, False),
+    "c_nn_cross_entropy": (edited(cell("cross_entropy", "    shifted = logits - logits.amax(dim=-1, keepdim=True)  # (N, C)", "    return torch._C._nn.cross_entropy_loss(logits, targets, None, 1, ignore_index)")), {"cross_entropy"}, False),
+    "softmin_of_minus": (edited(cell("softmax", SOFTMAX_BODY, "    import torch.nn.functional as F\n    return F.softmin(-x, dim=dim)")), {"softmax"}, False),
+    "softmax_module": (edited(cell("softmax", SOFTMAX_BODY, "    return torch.nn.Softmax(dim)(x)")), {"softmax"}, False),
+    "alias_at_module_level": (edited(Edit("transformer/multi_head.py", "import torch.nn as nn\n", "import torch.nn as nn\n\nMHA = nn.MultiheadAttention\n"),
+                                     Edit("transformer/multi_head.py", "    def forward(self, query, key, value, mask=None):\n", "    def forward(self, query, key, value, mask=None):\n        MHA(self.d_model, self.num_heads, batch_first=True)(query, key, value)\n")), {"MultiHeadAttention"}, False),
+    "fake_file_name": (edited(cell("gelu", GELU_BODY, "    code = compile('import torch.nn.functional as F\\nresult = F.gelu(x)', '/usr/lib/python3.11/functools.py', 'exec')\n    scope = {'x': x}\n    exec(code, scope)\n    return scope['result']")), {"gelu"}, False),
+    "second_definition": (edited(cell("softmax", SOFTMAX_BODY, SOFTMAX_BODY + "\n\n\ndef softmax(x, dim=-1):\n    return x.softmax(dim)")), {"softmax"}, False),
+    # ... and what only the run-time watch at the dispatcher can see (no forbidden name in the unit's source)
+    "stolen_reference": (edited(Edit("transformer/masks.py", "import torch\n", "import torch\nimport torch.nn.functional as _F\n\nKERNEL = vars(_F)['scaled_dot_' + 'product_attention']\n"),
+                                sdpa_prelude("from .masks import KERNEL\nKERNEL(q, k, v)")), {"scaled_dot_product_attention"}, False),
+    "looked_up_by_string": (edited(cell("softmax", SOFTMAX_BODY, "    import torch.nn.functional as F\n    vars(F)['soft' + 'max'](x, dim)\n" + SOFTMAX_BODY)), {"softmax"}, False),
+    "module_class_by_string": (edited(Edit("transformer/multi_head.py", "    def forward(self, query, key, value, mask=None):\n", "    def forward(self, query, key, value, mask=None):\n        vars(nn)['Multihead' + 'Attention'](self.d_model, self.num_heads, batch_first=True)(query, key, value)\n")), {"MultiHeadAttention"}, False),
+    "remove_the_watch": (edited(sdpa_prelude("import torch.utils._python_dispatch as dispatch\nwhile dispatch._get_current_dispatch_mode_stack():\n    dispatch._pop_mode()\nvars(torch.nn.functional)['scaled_dot_' + 'product_attention'](q, k, v)")), {"scaled_dot_product_attention"}, False),
+    "lazy_import_in_a_case": (edited(sdpa_prelude("from . import masks  # an import while a case runs is no breach")), set(), False),
+    # text from the sandbox that the trusted side must show safely
+    "lone_surrogate_message": (edited(sdpa_prelude("raise RuntimeError('\\ud800 \\udfff')")), {"scaled_dot_product_attention"}, False),
+    "forged_feedback": (edited(sdpa_prelude(f"raise RuntimeError({FORGED_FEEDBACK!r})")), {"scaled_dot_product_attention"}, False),
     # malformed archives and notebooks
+    "zip_bad_crc": (damaged_zip("transformer/attention.py", flip_a_data_byte), broken_import("attention"), False),
+    "zip_encrypted_member": (damaged_zip("transformer/attention.py", mark_encrypted), broken_import("attention"), False),
     "zip_dotdot": (zipped([("../evil.py", "print('x')")]), set(), False),
     "zip_absolute": (zipped([("/tmp/jisaku_pwned", "x")]), set(), False),
     "zip_symlink": (zipped(symlink_attention=True), broken_import("attention"), False),
@@ -298,6 +355,33 @@ def test_each_bad_submission_loses_exactly_what_it_broke(corpus_graded, name):
     for test in results["tests"]:
         if test["score"] < test["max_score"]:
             assert test["output"].strip(), f"{name}: a failed case without a message"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["forged_feedback", "lone_surrogate_message", "zip_bad_crc", "zip_encrypted_member"])
+def test_the_students_text_is_shown_as_text(corpus_graded, name):
+    """Rendered by a real Markdown parser, the feedback holds one title, one total, and no link, image or HTML of the student's."""
+    feedback = (corpus_graded["out"] / name / "feedback.md").read_text(encoding="utf-8")
+    html = mistune.html(feedback)
+    assert html.count("<h1>") == 1 and html.count("<strong>合計") == 1, html
+    assert "<img" not in html and "<a " not in html, html
+    results = json.loads((corpus_graded["out"] / name / "results.json").read_text(encoding="utf-8"))
+    assert results["output_format"] == results["test_output_format"] == "text"
+
+
+FORBIDDEN_USE = ["ops_aten_sdpa", "private_softmax", "native_layer_norm", "c_nn_cross_entropy", "softmin_of_minus", "softmax_module",
+                 "alias_at_module_level", "fake_file_name", "second_definition", "stolen_reference", "looked_up_by_string",
+                 "module_class_by_string", "remove_the_watch", "uses_exec"]
+
+
+@pytest.mark.slow
+def test_forbidden_use_is_flagged_for_the_teacher(corpus_graded):
+    rows = {row[0]: row for row in corpus_graded["rows"]}
+    for name in FORBIDDEN_USE:
+        assert set(rows[name][4]) == CORPUS[name][1], name
+        _, results = _lost_units(corpus_graded["out"], name)
+        assert set(results["extra_data"]["forbidden_units"]) == CORPUS[name][1]
+    assert all(rows[name][4] == [] for name in [*GOOD, "lazy_import_in_a_case", "lone_surrogate_message"])
 
 
 @pytest.mark.slow

@@ -84,7 +84,7 @@ def test_classic_bug_is_caught_in_its_own_unit(graded, name, edits, unit):
 def test_cheating_gains_nothing_and_sees_nothing(graded):
     results = graded[2]["cheating"]
     attention = [t for t in results["tests"] if t["tags"] == ["scaled_dot_product_attention"]]
-    assert attention and all(t["score"] == 0 and "使えません" in t["output"] for t in attention)
+    assert attention and all(t["score"] == 0 and "使えない" in t["output"] and "scaled_dot_product_attention" in t["output"] for t in attention)
     text = json.dumps(results, ensure_ascii=False)
     assert "BEGIN SOLUTION" not in text and "score: 100" not in text
 

@@ -1,5 +1,11 @@
-"""Grade a batch: N sandbox workers, a progress bar, reports per submission, the gradebook and its CSV."""
+"""Grade a batch: N sandbox workers, a progress bar, reports per submission, the gradebook and its CSV.
 
+Every step of one submission (reading it, grading it, writing its reports, recording it) fails
+for that submission alone: it is recorded as a grader fault with a Japanese message that says so
+(not the student's doing), the batch goes on, and the next run grades it again.
+"""
+
+import errno
 import queue
 import sys
 import traceback
@@ -8,35 +14,31 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from autograder.outputs.gradebook import Gradebook
-from autograder.outputs.plots import plot_batch
 from autograder.grader.catalog import Catalog
 from autograder.grader.grading import Grader, Limits
+from autograder.grader.intake import take_in
 from autograder.grader.launcher import SandboxPool, ZygoteBroken
+from autograder.grader.submissions import Submission, load_submission
+from autograder.outputs.gradebook import Gradebook
+from autograder.outputs.plots import plot_batch
 from autograder.outputs.reports import protections_lines, summary_table, write_reports
-from autograder.grader.submissions import load_submission
 
 GRADEBOOK = "gradebook.sqlite"
 SUMMARY_PLOT = "summary.png"
-
-
-def find_submissions(paths):
-    """Each path is a submission (folder or .zip), or a folder whose children are submissions."""
-    found = []
-    for path in map(Path, paths):
-        if path.is_dir() and not (path / "transformer").exists() and not list(path.glob("*.ipynb")):
-            found += sorted(p for p in path.iterdir() if p.is_dir() or p.suffix == ".zip")
-        else:
-            found.append(path)
-    return found
+REFUSED = "refused.txt"  # the inputs not graded, and why: written anew by every run
+FAULT_REASONS = {errno.ENOSPC: "ディスクがいっぱい", errno.EDQUOT: "ディスクの割り当てを超えた",
+                 errno.EACCES: "書き込みの権限がない", errno.EROFS: "書き込めないディスク"}
+FAULT_KINDS = {ZygoteBroken: "サンドボックスが途中で止まった", MemoryError: "採点側のメモリ不足"}
 
 
 def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress=True, unsandboxed=False):
     """Grade every submission not yet graded with the same content; returns the gradebook's summary rows."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    submissions = [load_submission(path) for path in find_submissions(paths)]
+    accepted, refused = take_in(paths)
+    _report_refusals(refused, out_dir)
     gradebook = Gradebook(out_dir / GRADEBOOK)
+    submissions = [_load(path, sid) for sid, path in sorted(accepted.items())]
     todo = [s for s in submissions if regrade or gradebook.graded_hash(s.student_id) != s.content_hash]
     if todo:
         with SandboxPool(min(jobs, len(todo)), unsandboxed) as pool:  # the zygotes warm up while the catalog is built
@@ -53,12 +55,46 @@ def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress
     return rows
 
 
+def grader_fault(error):
+    """The Japanese words for a fault of the grader's (never the student's)."""
+    reason = FAULT_REASONS.get(getattr(error, "errno", None)) or FAULT_KINDS.get(type(error)) or type(error).__name__
+    return f"採点側の問題（{reason}）で採点できませんでした。あなたの提出のせいではありません。先生に知らせてください。"
+
+
+def _report_refusals(refused, out_dir):
+    lines = [refusal.line() for refusal in refused]
+    (out_dir / REFUSED).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    for line in lines:
+        print(f"採点しない入力: {line}", file=sys.stderr)
+    if lines:
+        print(f"{len(lines)} input(s) were not graded; see {out_dir / REFUSED}.", file=sys.stderr)
+
+
+def read_refusals(out_dir):
+    """The lines of the last run's refused inputs."""
+    path = Path(out_dir) / REFUSED
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def _load(path, student_id):
+    """The submission at `path`; one the reader itself failed on carries the fault, to be graded as one."""
+    try:
+        return load_submission(path, student_id)
+    except Exception as error:  # a fault of the reader: this submission alone, graded as a grader fault
+        traceback.print_exc()
+        submission = Submission(student_id)
+        submission.fault = error
+        return submission
+
+
 def _grade_all(grader, pool, submissions, gradebook, out_dir, progress):
     idle = queue.Queue()
     for zygote in pool.start():
         idle.put(zygote)
 
     def grade_one(submission):
+        if submission.fault is not None:
+            return grader.failed(submission, grader_fault(submission.fault))
         zygote = idle.get()
         try:
             for attempt in range(2):  # a sandbox that broke down is replaced, and the submission graded again once
@@ -67,28 +103,43 @@ def _grade_all(grader, pool, submissions, gradebook, out_dir, progress):
                 except ZygoteBroken as error:
                     zygote = pool.replace(zygote)
                     if attempt:
-                        return grader.failed(submission, error)
+                        return grader.failed(submission, grader_fault(error))
         except Exception as error:  # a fault of the grader itself costs this submission, never the batch
             traceback.print_exc()
             try:
                 zygote = pool.replace(zygote)
             except Exception:  # no fresh zygote: the next submission on this slot fails and tries again
                 traceback.print_exc()
-            return grader.failed(submission, error)
+            return grader.failed(submission, grader_fault(error))
         finally:
             idle.put(zygote)
 
     with ThreadPoolExecutor(max_workers=idle.qsize()) as executor:
-        futures = [executor.submit(grade_one, s) for s in submissions]
+        by_future = {executor.submit(grade_one, s): s for s in submissions}
         try:
-            for future in tqdm(as_completed(futures), total=len(futures), desc="採点中", unit="件", disable=not progress):
-                result = future.result()
-                write_reports(result, out_dir)
-                gradebook.record(result)
+            for future in tqdm(as_completed(by_future), total=len(by_future), desc="採点中", unit="件", disable=not progress):
+                _keep(grader, by_future[future], future.result(), gradebook, out_dir)
         except KeyboardInterrupt:
-            for future in futures:
+            for future in by_future:
                 future.cancel()
             raise
+
+
+def _keep(grader, submission, result, gradebook, out_dir):
+    """Write the result's reports and record it; a fault here is recorded as the submission's grader fault."""
+    try:
+        write_reports(result, out_dir)
+        gradebook.record(result)
+        return
+    except Exception as error:
+        traceback.print_exc()
+        result = grader.failed(submission, grader_fault(error))
+    try:  # the fault itself: recorded, so that the next run grades this submission again
+        gradebook.record(result)
+        write_reports(result, out_dir)
+    except Exception:
+        traceback.print_exc()
+        print(f"{submission.student_id}: 結果を保存できませんでした。もう一度採点してください。/ could not store the result.", file=sys.stderr)
 
 
 def print_summary(rows):

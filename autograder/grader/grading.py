@@ -22,7 +22,9 @@ from autograder.grader.forbidden import find_forbidden
 from autograder.grader.launcher import ZygoteBroken
 from autograder.protocol import wire
 from autograder.protocol.messages import Op, Outcome, Protection, Stop
+from autograder.protocol.text import untrusted_text
 
+MAX_FINDINGS_SHOWN = 5
 REPLY_GRACE_SECONDS = 10.0  # past a case's own limit, how long the sandbox may take to say so
 
 
@@ -75,6 +77,11 @@ class SubmissionResult:
     def max_score(self):
         return round(sum(c.max_score for c in self.cases), 6)
 
+    @property
+    def forbidden_units(self):
+        """The units that used what they may not (a flag for the teacher, beyond the lost points)."""
+        return list(dict.fromkeys(c.unit for c in self.cases if c.category == Outcome.FORBIDDEN.value))
+
 
 def failed_outcome(outcome, error, message):
     """A case's outcome decided on this side (never claimed by the sandbox)."""
@@ -104,14 +111,13 @@ class Grader:
             if unit.name in settled:
                 result.cases += settled[unit.name]
             else:
-                result.cases += [self._judge(unit, i, case, outcomes[unit.name, i]) for i, case in enumerate(unit.cases)]
+                result.cases += self._judge_unit(unit, [outcomes[unit.name, i] for i in range(len(unit.cases))])
         result.execution_time = round(time.monotonic() - started, 3)
         return result
 
-    def failed(self, submission, error):
-        """The result when grading itself broke down: every case failed, the reason said."""
+    def failed(self, submission, message):
+        """The result when grading itself broke down: every case failed, with the Japanese `message` saying why."""
         result = SubmissionResult(submission.student_id, submission.content_hash, problems=list(submission.problems))
-        message = f"採点の途中で採点側のエラーが起きました（{type(error).__name__}）。あなたの提出のせいではありません。先生に知らせてください。"
         for unit in self.catalog.units:
             result.cases += self._results(unit, Outcome.GRADER_ERROR, message)
         return result
@@ -134,10 +140,19 @@ class Grader:
             if problem:
                 return Outcome.MISSING, problem
             cells[unit.source["name"]] = source
-        forbidden = find_forbidden(source, unit.source["name"], unit.forbidden)
-        if forbidden:
-            return Outcome.FORBIDDEN, f"{unit.name} では {', '.join(forbidden)} は使えません（自分で実装する課題です）。このユニットは 0 点です。"
+        findings = find_forbidden(source, unit.source["name"], unit.forbidden, frozenset(unit.standins))
+        if findings:
+            where = f"transformer/{unit.source['module']}.py" if unit.source["kind"] == "package" else f"セル {unit.source['name']}"
+            lines = "\n".join(f"- {where} の {finding}" for finding in findings[:MAX_FINDINGS_SHOWN])
+            return Outcome.FORBIDDEN, f"{unit.name} のコードに、この課題では使えないものがあります（このユニットは 0 点です）。\n{lines}"
         return None
+
+    def _judge_unit(self, unit, outcomes):
+        """Each case's result; a forbidden call seen in any case costs every case of the unit."""
+        forbidden = next((o for o in outcomes if o.get("kind") == Outcome.FORBIDDEN.value), None)
+        if forbidden is not None:
+            outcomes = [forbidden] * len(outcomes)
+        return [self._judge(unit, i, case, outcome) for i, (case, outcome) in enumerate(zip(unit.cases, outcomes))]
 
     def _judge(self, unit, index, case, outcome):
         points = self.catalog.points(unit, case)
@@ -228,9 +243,12 @@ class _Job:
         if message["op"] == Op.CONFINED.value:
             self.isolation = sorted(set(self.isolation) | set(_protections(message.get("protections"))))
             while (message := self._receive(Op.LOADING, Op.LOADED, Op.STOPPED))["op"] == Op.LOADING.value:
-                module = message.get("module") if str(message.get("module")).startswith("transformer.") else module
+                reported = untrusted_text(message.get("module"), 200)
+                module = reported if reported.startswith("transformer.") else module
         if message["op"] == Op.STOPPED.value:
             self._receive(Op.UNIT_DONE)
+            if message.get("stop") == Stop.FAULT.value:
+                raise ZygoteBroken("a unit's process failed before the student's code ran")
             return {**message, "module": module}, None
         if message.get("result") is not None:  # the code did not load: every pending case reports it
             outcome = _checked(message["result"])

@@ -69,13 +69,16 @@ class Gradebook:
         return [tuple(filter(None, text.split(","))) for (text,) in self.connection.execute("SELECT DISTINCT isolation FROM submissions ORDER BY isolation")]
 
     def rows(self):
-        """(student id, score, max score, failed units) per submission, by student id."""
+        """(student id, score, max score, failed units, units with forbidden use) per submission, by student id."""
         rows = []
         for student_id, score, max_score in self.connection.execute("SELECT student_id, score, max_score FROM submissions ORDER BY student_id"):
-            failed = [u for (u,) in self.connection.execute(
-                "SELECT DISTINCT unit FROM cases WHERE student_id = ? AND status != 'passed' ORDER BY number", (student_id,))]
-            rows.append((student_id, score, max_score, failed))
+            failed = self._units(student_id, "status != 'passed'")
+            rows.append((student_id, score, max_score, failed, self._units(student_id, f"category = '{Outcome.FORBIDDEN.value}'")))
         return rows
+
+    def _units(self, student_id, condition):
+        return [u for (u,) in self.connection.execute(
+            f"SELECT unit FROM cases WHERE student_id = ? AND {condition} GROUP BY unit ORDER BY MIN(number)", (student_id,))]
 
     def score_fractions(self):
         """Each submission's score as a fraction of its maximum."""

@@ -154,8 +154,7 @@ def grade_folder(folder):
     from autograder.outputs.reports import results_json
     from autograder.grader.submissions import load_submission
 
-    submission = load_submission(folder)
-    submission.student_id = STUDENT_ID
+    submission = load_submission(folder, STUDENT_ID)
     _accept_flat_upload(submission, folder)
     with SandboxPool(1) as pool:  # it warms up while the catalog is built
         grader = Grader(Catalog())
@@ -172,8 +171,9 @@ def failure_results(error, seconds):
             "採点中に採点プログラム側でエラーが起きたため、この提出は採点できませんでした（0 点）。\n"
             "提出物の形（transformer/*.py と 00_pytorch_basics.ipynb）を確かめて再提出し、"
             "それでも直らなければ担当教員に連絡してください。\n"
-            f"エラー: {type(error).__name__}: {error}"
+            f"エラー: {type(error).__name__}"
         ),
+        "output_format": "text",
         "tests": [],
     }
 

@@ -1,6 +1,12 @@
-"""What a grade produces: Gradescope's results.json, Japanese feedback in Markdown, and the terminal summary."""
+"""What a grade produces: Gradescope's results.json, Japanese feedback in Markdown, and the terminal summary.
+
+Case outputs and problems hold the student's text (exception messages, file names), so nothing of
+it is ever read as markup: in Markdown, outputs sit in a code fence longer than any backtick run
+they hold and every other text is escaped; Gradescope is told that every output is plain text.
+"""
 
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -44,8 +50,11 @@ def results_json(result):
         "score": result.score,
         "max_score": result.max_score,
         "execution_time": result.execution_time,
+        "output_format": "text",  # never html or Markdown: the outputs hold the student's text
+        "test_output_format": "text",
+        "test_name_format": "text",
         "output": _isolation_line(result.isolation) + "".join(f"\n{p}" for p in result.problems),
-        "extra_data": {"protections": _in_order(result.isolation)},
+        "extra_data": {"protections": _in_order(result.isolation), "forbidden_units": result.forbidden_units},
         "tests": tests,
     }
 
@@ -64,7 +73,7 @@ def feedback_markdown(result):
     by_unit = defaultdict(list)
     for case in result.cases:
         by_unit[case.unit].append(case)
-    lines = [f"# 採点結果: {result.student_id}", "", f"**合計 {result.score:g} / {result.max_score:g} 点**", "",
+    lines = [f"# 採点結果: {markdown_text(result.student_id)}", "", f"**合計 {result.score:g} / {result.max_score:g} 点**", "",
              "| ユニット | 得点 | 状態 |", "| --- | --- | --- |"]
     for unit, cases in by_unit.items():
         got, full = sum(c.score for c in cases), sum(c.max_score for c in cases)
@@ -73,11 +82,28 @@ def feedback_markdown(result):
     if failed:
         lines += ["", "## うまくいかなかったケース", ""]
         for case in failed:
-            lines += [f"### {case.name}", "", "```", case.output, "```", ""]
+            lines += [f"### {markdown_text(case.name)}", "", *fenced(case.output), ""]
     if result.problems:
-        lines += ["## 提出物について", "", *[f"- {p}" for p in result.problems], ""]
+        lines += ["## 提出物について", "", *[f"- {markdown_text(p)}" for p in result.problems], ""]
     lines += ["", f"_{_isolation_line(result.isolation)}_", ""]
     return "\n".join(lines)
+
+
+MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def markdown_text(text):
+    """`text` shown as itself in Markdown: no markup, no link, no HTML."""
+    text = " ".join(str(text).splitlines())
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
+    return MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+
+
+def fenced(text):
+    """`text` as a Markdown code block whose fence no line of it can close."""
+    longest = max((len(run) for run in re.findall(r"`+|~+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence, text, fence]
 
 
 def _unit_status(cases):
@@ -102,10 +128,12 @@ def protections_lines(protection_sets):
 
 
 def summary_table(rows):
-    """A plain-text table of (student id, score, max score, failed units) for the terminal."""
+    """A plain-text table of the gradebook's rows for the terminal; forbidden use is flagged on its own line."""
     width = max([len("学生"), *(len(r[0]) for r in rows)])
     lines = [f"{'学生'.ljust(width)}  {'得点':>13}  うまくいかなかったユニット"]
-    for student_id, score, max_score, failed_units in rows:
+    for student_id, score, max_score, failed_units, forbidden_units in rows:
         failed = ", ".join(failed_units) if failed_units else "なし"
         lines.append(f"{student_id.ljust(width)}  {score:>6g} / {max_score:<5g}  {failed}")
+        if forbidden_units:
+            lines.append(f"{''.ljust(width)}  ⚠ 使えない API を使ったユニット: {', '.join(forbidden_units)}")
     return "\n".join(lines)

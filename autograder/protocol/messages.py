@@ -52,6 +52,7 @@ class Stop(str, Enum):
     TIMEOUT = "timeout"  # a case (or the import) ran past its time limit
     CRASHED = "crashed"  # the process died: a signal, sys.exit, os._exit, a limit
     VIOLATION = "violation"  # it said something the protocol does not allow
+    FAULT = "fault"  # it died before any student code ran (before CONFINED): the sandbox's fault, never the student's
 
 
 class ErrorKind(str, Enum):

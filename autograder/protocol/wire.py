@@ -20,12 +20,14 @@ import time
 import torch
 
 from autograder.protocol.messages import ErrorKind
+from autograder.protocol.text import untrusted_text
 
 DTYPES = {str(dtype).removeprefix("torch."): dtype for dtype in (
     torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
     torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128,
 )}
 ERROR_FIELDS = {"kind": 50, "error": 200, "message": 2000, "where": 300}  # field -> longest accepted text
+MAX_OUTPUT_TEXT = 10_000  # the longest string a case's outputs may hold
 MAX_DEPTH, MAX_DIMS, MAX_SIZE = 8, 16, 2**31
 LENGTH_BYTES = 8
 
@@ -183,19 +185,16 @@ def check_result(result):
     if not fields.keys() <= ERROR_FIELDS.keys() or fields.get("kind") not in {kind.value for kind in ErrorKind} \
             or not all(type(value) is str and len(value) <= ERROR_FIELDS[key] for key, value in fields.items()):
         raise ValueError("an error result holds the worker's kind and short texts only")
-    return {"ok": False, **{key: _printable(value) for key, value in fields.items()}}
-
-
-def _printable(text):
-    """The text with what cannot be written as UTF-8 (a lone surrogate, say) replaced."""
-    return text.encode("utf-8", "replace").decode("utf-8")
+    return {"ok": False, **{key: untrusted_text(value, ERROR_FIELDS[key]) for key, value in fields.items()}}
 
 
 def _plain(value, depth):
     """One plain value (see `plain.to_plain`), refusing any other form."""
     if depth > MAX_DEPTH:
         raise ValueError("nested too deeply")
-    if value is None or type(value) in (bool, int, float, str, torch.Tensor):
+    if type(value) is str:
+        return untrusted_text(value, MAX_OUTPUT_TEXT)
+    if value is None or type(value) in (bool, int, float, torch.Tensor):
         return value
     if type(value) is not dict:
         raise ValueError(f"unexpected {type(value).__name__}")
@@ -203,7 +202,7 @@ def _plain(value, depth):
     if keys == {"__sequence__", "items"} and value["__sequence__"] in ("list", "tuple") and type(value["items"]) is list:
         return {"__sequence__": value["__sequence__"], "items": [_plain(item, depth + 1) for item in value["items"]]}
     if keys == {"__dict__"} and type(value["__dict__"]) is dict:
-        return {"__dict__": {key: _plain(item, depth + 1) for key, item in value["__dict__"].items()}}
+        return {"__dict__": {untrusted_text(key, ERROR_FIELDS["error"]): _plain(item, depth + 1) for key, item in value["__dict__"].items()}}
     if len(keys) == 1 and keys <= {"__unsupported__", "__device__"} and type(next(iter(value.values()))) is str:
-        return dict(value)
+        return {key: untrusted_text(text, ERROR_FIELDS["error"]) for key, text in value.items()}
     raise ValueError("not a plain value")

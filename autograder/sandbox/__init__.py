@@ -12,5 +12,5 @@ expected values and the hidden tests never cross the boundary.
 - `unit`: one unit's process: confines itself, loads the student's code, runs the cases;
 - `confine`: the kernel's locks (namespaces, mounts, capabilities, no_new_privs, seccomp, rlimits);
 - `student_code`: how the student's package and notebook cells are loaded and blamed;
-- `tripwire`: the run-time check for forbidden PyTorch APIs (advisory: it lives in the student's process).
+- `operator_watch`: the run-time check for forbidden PyTorch, at the dispatcher (advisory: it lives in the student's process).
 """

@@ -144,6 +144,9 @@ class Leader:
 
         try:
             _, data = next_reply(Op.CONFINED)
+        except (wire.Closed, BrokenPipeError, TimeoutError, ValueError):
+            return Stop.FAULT  # no student code has run yet: whatever happened is the sandbox's own failure
+        try:
             wire.write_encoded(1, data)
             for _ in range(MAX_LOADING_REPORTS + 1):
                 message, data = next_reply(Op.LOADING, Op.LOADED)

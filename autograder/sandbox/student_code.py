@@ -54,7 +54,8 @@ def load_standins(sources, names):
 
 
 class StudentImportWatch(importlib.abc.MetaPathFinder):
-    """Reports each `transformer.*` module as it starts to load (to blame a hang on it), and refuses
+    """Reports each `transformer.*` module as it starts to load, until `report` is set to None when the
+    unit's code is in (to blame a hang on it), and refuses
     the modules that hung before, so the units that import them fail at once instead of hanging again."""
 
     def __init__(self, poisoned, report):
@@ -87,7 +88,8 @@ class _WatchedLoader(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
-        self.watch.report(self.name)
+        if self.watch.report is not None:  # while the unit loads; an import inside a case is no news
+            self.watch.report(self.name)
         self.watch.loaded.append(self.name)
         self.loader.exec_module(module)
 
@@ -110,11 +112,15 @@ def load_target(source, cell):
     return namespace[source["name"]]
 
 
+def student_where(frames, code_dir):
+    """`file:line` of the innermost of `frames` that is the student's code, or "" if none is."""
+    student_frames = [f for f in frames if f.filename.startswith(str(code_dir)) or f.filename.startswith("<cell")]
+    return f"{Path(student_frames[-1].filename).name}:{student_frames[-1].lineno}" if student_frames else ""
+
+
 def error_result(kind, error, code_dir):
     """A failed case's result: what went wrong, and where in the student's code."""
-    frames = traceback.extract_tb(error.__traceback__)
-    student_frames = [f for f in frames if f.filename.startswith(str(code_dir)) or f.filename.startswith("<cell")]
-    where = f"{Path(student_frames[-1].filename).name}:{student_frames[-1].lineno}" if student_frames else ""
+    where = student_where(traceback.extract_tb(error.__traceback__), code_dir)
     try:
         message = str(error)
     except Exception:  # an exception whose __str__ fails still reports its type

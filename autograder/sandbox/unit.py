@@ -11,13 +11,14 @@ import sys
 
 from autograder.protocol import wire
 from autograder.protocol.calls import RUNNERS, Swaps, make_torch_deterministic, seed
+from autograder.protocol.forbidden_apis import rules_for
 from autograder.protocol.messages import ErrorKind, Op, Protection
 from autograder.protocol.plain import from_plain, to_plain
 from autograder.sandbox import confine
 from autograder.sandbox.student_code import (
-    StudentImportWatch, error_result, failure, load_standins, load_target, register_bare_package,
+    StudentImportWatch, error_result, failure, load_standins, load_target, register_bare_package, student_where,
 )
-from autograder.sandbox.tripwire import Tripwire
+from autograder.sandbox.operator_watch import OperatorWatch
 
 REQUEST_LIMIT = 2**30  # the leader's requests are the grader's own
 
@@ -51,18 +52,22 @@ def serve(requests_fd, replies_fd, request, settings, limits, code_dir, work_dir
     make_torch_deterministic()
     report = lambda module: wire.write_frame(replies_fd, {"op": Op.LOADING.value, "module": module})  # noqa: E731
     watch = StudentImportWatch(request.get("poisoned", []), report)
-    tripwire = Tripwire(unit.get("forbidden", []), str(code_dir))
+    operators, intact = OperatorWatch(rules_for(unit.get("forbidden", [])), lambda frames: student_where(frames, code_dir)), True
     try:
         standins = load_standins(request.get("standin_sources", {}), request.get("standins", {}))
         sys.meta_path.insert(0, watch)
         register_bare_package(code_dir)
-        with tripwire:
-            target = load_target(unit["source"], request.get("cell"))
+        with operators:
+            try:
+                target = load_target(unit["source"], request.get("cell"))
+            finally:
+                intact = operators.intact()
     except BaseException as error:  # the student's import failed: every case of the unit reports it
-        kind = ErrorKind.FORBIDDEN if tripwire.violations else ErrorKind.IMPORT
+        kind = ErrorKind.FORBIDDEN if operators.violations else ErrorKind.IMPORT
         wire.write_frame(replies_fd, {"op": Op.LOADED.value, "result": error_result(kind, error, code_dir)})
         os._exit(0)
-    wire.write_frame(replies_fd, {"op": Op.LOADED.value, "result": None})
+    wire.write_frame(replies_fd, {"op": Op.LOADED.value, "result": _forbidden(operators, intact)})
+    watch.report = None  # from here on, the protocol allows only one RESULT per CASE
     swaps = Swaps(standins, watch.patch_function)
     runner = RUNNERS[unit["runner"]]
     while True:
@@ -74,11 +79,23 @@ def serve(requests_fd, replies_fd, request, settings, limits, code_dir, work_dir
         case = unit["cases"][index]
         inputs = from_plain(message["inputs"])
         seed(case.get("seed", 0))
+        intact = True
         try:
-            with tripwire:
-                result = {"ok": True, "outputs": to_plain(runner(target, case, inputs, swaps))}
+            with operators:
+                try:
+                    result = {"ok": True, "outputs": to_plain(runner(target, case, inputs, swaps))}
+                finally:
+                    intact = operators.intact()
         except BaseException as error:  # includes SystemExit and KeyboardInterrupt raised by student code
             result = error_result(ErrorKind.EXCEPTION, error, code_dir)
-        if tripwire.violations:
-            result = failure(ErrorKind.FORBIDDEN, "ForbiddenCall", ", ".join(sorted(set(tripwire.violations))))
+        result = _forbidden(operators, intact) or result
         wire.write_frame(replies_fd, {"op": Op.RESULT.value, "index": index, "result": result})
+
+
+def _forbidden(operators, intact):
+    """The failure a forbidden call, or a watch the code removed, makes of the result; None if neither."""
+    if operators.violations:
+        return failure(ErrorKind.FORBIDDEN, "ForbiddenCall", "、".join(sorted(set(operators.violations))), operators.first_line)
+    if not intact:
+        return failure(ErrorKind.FORBIDDEN, "ForbiddenCall", "禁止 API の実行時チェックが外されました")
+    return None
