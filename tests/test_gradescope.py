@@ -100,7 +100,8 @@ def test_grader_failure_still_writes_a_zero_result(tmp_path, monkeypatch):
     results = json.loads(path.read_text(encoding="utf-8"))
     assert path == tmp_path / "results" / "results.json"
     assert results["score"] == 0
-    assert "採点できませんでした" in results["output"] and "RuntimeError: boom" in results["output"]
+    assert "採点できませんでした" in results["output"] and "エラー: RuntimeError" in results["output"]
+    assert "boom" not in results["output"] and results["output_format"] == "text"  # the details go to the log, for the teacher
 
 
 def test_flat_upload_is_read_as_the_package(tmp_path):

@@ -60,6 +60,8 @@ class Catalog:
         self.case_frames = {}  # (unit name, case index) -> the CASE message, encoded once for every submission
         self.expected = {}  # (unit name, case index) -> plain outputs
         self.standin_sources = {}  # unit name -> {module stem: source}
+        self.standin_homes = {unit.name: [unit.source["module"], STANDINS[unit.name]]  # stand-in -> [student module, stem]
+                              for unit in self.units if unit.source["kind"] == "package" and unit.name in STANDINS}
         make_torch_deterministic()
         for unit in self.units:
             self._prepare(unit)

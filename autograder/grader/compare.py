@@ -6,18 +6,31 @@ the case's absolute tolerance, NaN only where the reference has NaN.
 """
 
 from dataclasses import dataclass
+from enum import Enum
 
 import torch
 
 
+class Difference(str, Enum):
+    """What kind of difference a mismatch is: a case's likely cause is told only for the kinds it explains."""
+
+    TYPE = "type"
+    STRUCTURE = "structure"  # the number of items, or a dict's keys
+    DTYPE = "dtype"
+    SHAPE = "shape"
+    NAN = "nan"
+    VALUES = "values"
+
+
 @dataclass
 class Mismatch:
-    """Why one returned value differs: a Japanese sentence and, for values, where and by how much."""
+    """Why one returned value differs: a Japanese sentence, its kind and, for values, where and by how much."""
 
     path: str
     message: str
     max_error: float | None = None
     index: tuple | None = None
+    kind: Difference = Difference.VALUES
 
 
 def describe(value):
@@ -41,9 +54,9 @@ def compare(expected, actual, atol, path="戻り値"):
         return _compare_tensors(expected, actual, atol, path)
     if isinstance(expected, dict) and "__sequence__" in expected:
         if not (isinstance(actual, dict) and "__sequence__" in actual):
-            return Mismatch(path, f"{path}: 期待した型は {describe(expected)}、実際は {describe(actual)} です。")
+            return Mismatch(path, f"{path}: 期待した型は {describe(expected)}、実際は {describe(actual)} です。", kind=Difference.TYPE)
         if len(actual["items"]) != len(expected["items"]):
-            return Mismatch(path, f"{path}: 要素の数が違います（期待 {len(expected['items'])} 個、実際 {len(actual['items'])} 個）。")
+            return Mismatch(path, f"{path}: 要素の数が違います（期待 {len(expected['items'])} 個、実際 {len(actual['items'])} 個）。", kind=Difference.STRUCTURE)
         for i, (e, a) in enumerate(zip(expected["items"], actual["items"])):
             found = compare(e, a, atol, f"{path}[{i}]")
             if found:
@@ -51,14 +64,14 @@ def compare(expected, actual, atol, path="戻り値"):
         return None
     if isinstance(expected, dict) and "__dict__" in expected:
         if not (isinstance(actual, dict) and "__dict__" in actual) or actual["__dict__"].keys() != expected["__dict__"].keys():
-            return Mismatch(path, f"{path}: 中身の構成が違います。")
+            return Mismatch(path, f"{path}: 中身の構成が違います。", kind=Difference.STRUCTURE)
         for key, e in expected["__dict__"].items():
             found = compare(e, actual["__dict__"][key], atol, f"{path}['{key}']")
             if found:
                 return found
         return None
     if type(expected) is not type(actual):
-        return Mismatch(path, f"{path}: 期待した型は {describe(expected)}、実際は {describe(actual)} です。")
+        return Mismatch(path, f"{path}: 期待した型は {describe(expected)}、実際は {describe(actual)} です。", kind=Difference.TYPE)
     if isinstance(expected, float):
         error = abs(expected - actual) if expected == expected else (0.0 if actual != actual else float("inf"))
         if not error <= atol:
@@ -71,11 +84,11 @@ def compare(expected, actual, atol, path="戻り値"):
 
 def _compare_tensors(expected, actual, atol, path):
     if not isinstance(actual, torch.Tensor):
-        return Mismatch(path, f"{path}: Tensor を期待しましたが、{describe(actual)} が返されました。")
+        return Mismatch(path, f"{path}: Tensor を期待しましたが、{describe(actual)} が返されました。", kind=Difference.TYPE)
     if actual.dtype != expected.dtype:
-        return Mismatch(path, f"{path}: dtype が違います（期待 {expected.dtype}、実際 {actual.dtype}）。")
+        return Mismatch(path, f"{path}: dtype が違います（期待 {expected.dtype}、実際 {actual.dtype}）。", kind=Difference.DTYPE)
     if actual.shape != expected.shape:
-        return Mismatch(path, f"{path}: 形状が違います（期待 {tuple(expected.shape)}、実際 {tuple(actual.shape)}）。")
+        return Mismatch(path, f"{path}: 形状が違います（期待 {tuple(expected.shape)}、実際 {tuple(actual.shape)}）。", kind=Difference.SHAPE)
     if expected.dtype == torch.bool or not expected.is_floating_point():
         differs = actual != expected
         if differs.any():
@@ -85,7 +98,7 @@ def _compare_tensors(expected, actual, atol, path):
     nan_expected, nan_actual = expected.isnan(), actual.isnan()
     if (nan_actual & ~nan_expected).any():
         index = tuple(int(i) for i in (nan_actual & ~nan_expected).nonzero()[0])
-        return Mismatch(path, f"{path}: NaN が出ています（最初の位置 {index}）。", float("nan"), index)
+        return Mismatch(path, f"{path}: NaN が出ています（最初の位置 {index}）。", float("nan"), index, Difference.NAN)
     error = (actual - expected).abs().masked_fill(nan_expected, 0.0)
     if error.numel() == 0:
         return None

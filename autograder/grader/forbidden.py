@@ -32,25 +32,32 @@ class Finding:
     what: str  # Japanese: what was used
 
     def __str__(self):
-        return f"{self.line} 行目: {self.what}"
+        return f"{self.line} 行目: {self.what}" if self.line > 0 else f"上のセルの import: {self.what}"
 
 
 @functools.lru_cache(maxsize=64)
-def _parse(source):
-    """The syntax tree, once per source text (several units share a file); None if unparsable."""
+def _parse(source, offset=0):
+    """The syntax tree, once per source text (several units share a file), its line numbers less `offset`
+    (never below 0); None if unparsable."""
     try:
-        return ast.parse(source)
+        tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return None
+    for node in ast.walk(tree):
+        if hasattr(node, "lineno"):
+            node.lineno = max(0, node.lineno - offset)
+    return tree
 
 
-def find_forbidden(source, unit_name, groups, other_units=frozenset()):
+def find_forbidden(source, unit_name, groups, other_units=frozenset(), imports=""):
     """The findings in `source` for the unit `unit_name` under its forbidden `groups`, in line order.
 
     `other_units` are the unit's stand-ins: the scope does not follow into them (while this unit is
     graded, the trusted stand-in runs in their place, and they are graded as units of their own). Unparsable source gives none: the sandbox's
-    import then reports the syntax error itself."""
-    tree = _parse(source)
+    import then reports the syntax error itself. `imports` (a notebook cell's imports from the cells
+    above it) are read as the start of the source; a finding there has line 0."""
+    offset = imports.count("\n") + 1 if imports else 0
+    tree = _parse(f"{imports}\n{source}" if imports else source, offset)
     if tree is None:
         return []
     scope = _scope(tree, unit_name, other_units - {unit_name})

@@ -9,6 +9,7 @@ stalls under load must not cost a case), later ones count at once, and the rest 
 in a fresh process.
 """
 
+import ast
 import functools
 import signal
 import time
@@ -19,6 +20,7 @@ import nbformat
 from autograder.grader.catalog import NOTEBOOK
 from autograder.grader.compare import compare
 from autograder.grader.forbidden import find_forbidden
+from autograder.grader.hints import error_hint
 from autograder.grader.launcher import ZygoteBroken
 from autograder.protocol import wire
 from autograder.protocol.messages import Op, Outcome, Protection, Stop
@@ -129,6 +131,7 @@ class Grader:
 
     def _prepare_unit(self, unit, submission, cells):
         """Note the unit's notebook cell in `cells`; return (Outcome, message) when it cannot run."""
+        imports = ""
         if unit.source["kind"] == "package":
             package = submission.package_files()
             module_file = f"{unit.source['module']}.py"
@@ -136,11 +139,12 @@ class Grader:
                 return Outcome.MISSING, f"transformer/{module_file} が提出にありません。"
             source = package[module_file].decode("utf-8", errors="replace")
         else:
-            source, problem = _notebook_cell(unit.source["name"], submission)
+            cell, problem = _notebook_cell(unit.source["name"], submission)
             if problem:
                 return Outcome.MISSING, problem
-            cells[unit.source["name"]] = source
-        findings = find_forbidden(source, unit.source["name"], unit.forbidden, frozenset(unit.standins))
+            cells[unit.source["name"]] = cell
+            source, imports = cell
+        findings = find_forbidden(source, unit.source["name"], unit.forbidden, frozenset(unit.standins), imports)
         if findings:
             where = f"transformer/{unit.source['module']}.py" if unit.source["kind"] == "package" else f"セル {unit.source['name']}"
             lines = "\n".join(f"- {where} の {finding}" for finding in findings[:MAX_FINDINGS_SHOWN])
@@ -161,15 +165,20 @@ class Grader:
             mismatch = compare(self.catalog.expected[unit.name, index], outcome["outputs"], case.atol)
             if mismatch is None:
                 return CaseResult(unit.name, case.name, points, points, "passed", Outcome.PASSED.value, "")
-            message = f"{header}\n{mismatch.message}\nよくある原因: {case.cause}"
+            message = f"{header}\n{mismatch.message}"
+            if not case.cause_when or mismatch.kind in case.cause_when:  # the cause only where the difference shows it
+                message += f"\nよくある原因: {case.cause}"
             return CaseResult(unit.name, case.name, 0.0, points, "failed", Outcome.MISMATCH.value, message)
         category = Outcome(outcome.get("kind", Outcome.GRADER_ERROR.value))
         explanation = EXPLANATIONS.get(category, "実行に失敗しました")
         where = f"（{outcome['where']}）" if outcome.get("where") else ""
         detail = f"{outcome.get('error', '')}: {outcome.get('message', '')}".strip(": ")
         message = f"{header}\n{explanation}{where}: {detail}"
-        if category in (Outcome.EXCEPTION, Outcome.TIMEOUT) and "未実装" not in detail:
-            message += f"\nよくある原因: {case.cause}"
+        hint = error_hint(outcome.get("error"), outcome.get("message")) if category is Outcome.EXCEPTION else None
+        if hint:
+            message += f"\nヒント: {hint}"
+        elif category is Outcome.TIMEOUT:
+            message += f"\nよくある原因: 無限ループ、または {case.cause}"
         return CaseResult(unit.name, case.name, 0.0, points, "failed", category.value, message)
 
 
@@ -236,8 +245,9 @@ class _Job:
         """Run `pending` cases in one unit process; returns (None, None) when it ran to the end, else
         (the STOPPED message, the case index it stopped in or None while loading). Finished cases leave `pending`."""
         self.zygote.send({"op": Op.UNIT.value, "unit": self._unit_spec(unit), "standins": self.catalog.standin_names(unit),
-                          "standin_sources": self.catalog.standin_sources[unit.name], "poisoned": sorted(self.poisoned),
-                          "cell": self.cells.get(unit.source["name"])})
+                          "standin_sources": self.catalog.standin_sources[unit.name], "standin_homes": self.catalog.standin_homes,
+                          "poisoned": sorted(self.poisoned),
+                          "cell": self.cells.get(unit.source["name"])})  # (source, the imports run before it) or None
         module = None
         message = self._receive(Op.CONFINED, Op.STOPPED)
         if message["op"] == Op.CONFINED.value:
@@ -311,20 +321,33 @@ def _stopped(stop, prefix=""):
 
 @functools.lru_cache(maxsize=16)
 def _graded_cells(raw):
-    """The notebook's cells by nbgrader grade_id, or why it cannot be read; parsed once per submission."""
+    """The notebook's cells by nbgrader grade_id, each with the imports the notebook's ungraded code cells
+    above it make (Jupyter runs those first), or why the notebook cannot be read; parsed once per submission."""
     try:
         notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
     except Exception as error:  # invalid JSON, wrong encoding: the notebook as a whole is unreadable
         return None, f"{NOTEBOOK} をノートブックとして読めません（{type(error).__name__}）。"
-    cells = {}
+    cells, imports = {}, []
     for cell in notebook.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id is not None:
-            cells.setdefault(grade_id, []).append(cell)
+            cells.setdefault(grade_id, []).append((cell, "\n".join(imports)))
+        elif cell.cell_type == "code":
+            imports += _imports_of(cell.source)
     return cells, None
 
 
+def _imports_of(source):
+    """The top-level import statements of a code cell, as source lines (a cell that does not parse has none)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    return [ast.get_source_segment(source, node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+
+
 def _notebook_cell(grade_id, submission):
+    """((the cell's source, the imports run before it), None), or (None, why the cell cannot be graded)."""
     raw = submission.notebook(NOTEBOOK)
     if raw is None:
         return None, f"ノートブック {NOTEBOOK} が提出にありません。"
@@ -336,6 +359,7 @@ def _notebook_cell(grade_id, submission):
         return None, f"{NOTEBOOK} に grade_id が {grade_id} の解答セルが見つかりません。"
     if len(cells) > 1:
         return None, f"grade_id が {grade_id} のセルが {len(cells)} 個あります。1 つだけにしてください。"
-    if cells[0].cell_type != "code":
+    cell, imports = cells[0]
+    if cell.cell_type != "code":
         return None, f"セル {grade_id} がコードセルではありません。"
-    return cells[0].source, None
+    return (cell.source, imports), None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from autograder.grader.compare import Difference
 from autograder.paths import reference_package
 
 ATOL = {"float32": 1e-5, "float64": 1e-10}
@@ -28,6 +29,7 @@ class Case:
     make_inputs: object  # () -> dict of tensors
     atol: float = 1e-5
     seed: int = 0
+    cause_when: tuple = ()  # the Differences the cause explains (empty: any mismatch)
 
 
 @dataclass
@@ -61,17 +63,38 @@ def with_bos(body):
 
 
 def state_of(module_name, seed=0, **init):
-    """The reference module's state_dict, built from `seed`: the weights every submission is loaded with."""
+    """The reference module's parameters, built from `seed`: the weights every submission is loaded with.
+
+    Every LayerNorm gets random weights and biases (with 1 and 0 a norm in the wrong place, or one
+    applied twice, would be invisible), and buffers are left out: the student's own construction
+    makes them (a `pe` table built inline is graded through the module that holds it)."""
     torch.manual_seed(seed)
-    return {k: v.clone() for k, v in getattr(reference_package(), module_name)(**init).state_dict().items()}
+    module = getattr(reference_package(), module_name)(**init)
+    randomize_norms(module)
+    buffers = {name for name, _ in module.named_buffers()}
+    return {k: v.clone() for k, v in module.state_dict().items() if k not in buffers}
+
+
+def randomize_norms(module):
+    """Weights around 1 and biases around 0, different in every LayerNorm of `module` (from torch's global seed)."""
+    with torch.no_grad():
+        for norm in (m for m in module.modules() if isinstance(m, torch.nn.LayerNorm)):
+            norm.weight.normal_(1.0, 0.5)
+            norm.bias.normal_(0.0, 0.5)
 
 
 # --- notebook 00 -------------------------------------------------------------------------------------
 
 
-def _function_case(name, what, cause, args, dtype="float32", kwargs=None, atol=None, seed=0, swap=()):
-    spec = {"kwargs": kwargs or {}, "dtype": dtype, "swap_functions": list(swap)}
-    return Case(name, what, cause, spec, lambda: {"args": args()}, atol if atol is not None else ATOL[dtype], seed)
+def _dtype_cause(dtype, cause_when):
+    """A float64 case's cause ("dtype を変えている") explains a dtype difference only, unless told otherwise."""
+    return cause_when if cause_when is not None else ((Difference.DTYPE,) if dtype == "float64" else ())
+
+
+def _function_case(name, what, cause, args, dtype="float32", kwargs=None, atol=None, seed=0, swap=(), cause_when=None, dropout=None):
+    spec = {"kwargs": kwargs or {}, "dtype": dtype, "swap_functions": list(swap), **({"dropout": dropout} if dropout is not None else {})}
+    return Case(name, what, cause, spec, lambda: {"args": args()}, atol if atol is not None else ATOL[dtype], seed,
+                _dtype_cause(dtype, cause_when))
 
 
 def notebook_units():
@@ -92,6 +115,7 @@ def notebook_units():
             Case("small classifier", "学習するパラメータの数", "numel ではなくテンソルの数を数えている", {"model": "TinyClassifier", "model_init": {}}, dict),
             Case("frozen layer excluded", "requires_grad=False のパラメータを除くこと", "requires_grad を確かめていない", {"model": "TinyClassifier", "model_init": {}, "frozen": ["0.weight", "0.bias"]}, dict),
             Case("other sizes", "別の大きさのモデル", "大きさを決め打ちしている", {"model": "TinyClassifier", "model_init": {"in_features": 3, "hidden": 7, "classes": 2}}, dict),
+            Case("tied weights", "共有されたパラメータを 1 回だけ数えること", "state_dict や named_parameters(remove_duplicate=False) で数えて、共有された重みを 2 回数えている", {"model": "TinyClassifier", "model_init": {"in_features": 5, "hidden": 5, "classes": 5}, "tie": [["3", "0"]]}, dict),
         ], standins=["TinyClassifier"]),
         Unit("softmax", nb("softmax"), "function", [
             _function_case("last axis", "最後の次元での softmax", "sum を取る次元が違う、または keepdim=True を忘れている", lambda: [randn(2, 3, 5)]),
@@ -114,16 +138,17 @@ def notebook_units():
             _function_case("ignore_index=-100", "ignore_index の行を数えないこと", "無視する行も平均の分母に数えている", lambda: [randn(7, 5), torch.tensor([0, 4, -100, 2, -100, 1, 3])]),
             _function_case("PAD ignored, all but one", "ignore_index=0 で 1 行だけ残るとき", "ignore_index 引数を使っていない", lambda: [randn(4, 6), torch.tensor([0, 0, 5, 0])], kwargs={"ignore_index": 0}),
             _function_case("float64", "float64 の入力", "float32 に変換してしまっている", lambda: [randn(5, 3, dtype=f64), torch.tensor([2, 1, 0, 1, 2])], dtype="float64"),
+            _function_case("logits of ±1e4", "大きなロジット（±1e4）での数値安定性", "最大値を引かずに exp を取っている（オーバーフローして inf/NaN になる）", lambda: [torch.tensor([[1e4, -1e4, 0.0], [0.0, 1e4, 1e4 - 2.0]]), torch.tensor([0, 2])]),
         ], forbidden=["cross_entropy"]),
         Unit("train_step", nb("train_step"), "training", [
             Case("three steps from eval mode", "学習モードに切り替えて 3 ステップ学習した後のパラメータと損失", "model.train() を呼んでいない（dropout が効かない）、または zero_grad を忘れている", {"call": "train_step", "model": "TinyClassifier", "model_init": {}, "lr": 0.1, "ignore_index": -100}, lambda: _classifier_batches(3)),
             Case("one step", "1 ステップの損失と更新", "損失を float（.item()）で返していない、または optimizer.step() を呼んでいない", {"call": "train_step", "model": "TinyClassifier", "model_init": {"dropout": 0.0}, "lr": 0.5, "ignore_index": -100}, lambda: _classifier_batches(1, seed=5)),
-            Case("zero_grad before backward", "勾配を毎回 0 にしてから逆伝播すること", "zero_grad を忘れている、または backward の後に呼んでいる", {"call": "train_step", "model": "TinyClassifier", "model_init": {"dropout": 0.0}, "lr": 0.3, "ignore_index": -100}, lambda: _classifier_batches(2, seed=7)),
+            Case("zero_grad before backward", "前に残った勾配を 0 にしてから逆伝播すること", "zero_grad を忘れている、または backward や step の後に呼んでいる", {"call": "train_step", "model": "TinyClassifier", "model_init": {"dropout": 0.0}, "lr": 0.3, "ignore_index": -100, "stale_gradients": True}, lambda: _classifier_batches(2, seed=7)),
         ], standins=["TinyClassifier"]),
         Unit("eval_step", nb("eval_step"), "training", [
             Case("from train mode", "評価モードでの損失（dropout なし）とパラメータが変わらないこと", "model.eval() を呼んでいない（dropout が効いたまま）", {"call": "eval_step", "model": "TinyClassifier", "model_init": {}, "start_in_train_mode": True, "ignore_index": -100}, lambda: _classifier_batches(2)),
             Case("returns a float", "損失を float で返すこと", ".item() を忘れてテンソルを返している", {"call": "eval_step", "model": "TinyClassifier", "model_init": {"dropout": 0.0}, "ignore_index": -100}, lambda: _classifier_batches(1, seed=3)),
-            Case("no parameter change", "評価でパラメータが変わらないこと", "評価の中で optimizer.step() や backward を呼んでいる", {"call": "eval_step", "model": "TinyClassifier", "model_init": {"dropout": 0.2}, "start_in_train_mode": True, "ignore_index": -100}, lambda: _classifier_batches(3, seed=9)),
+            Case("no parameter change", "評価でパラメータも勾配も変わらず、勾配を計算しないこと（torch.no_grad）", "評価の中で backward や optimizer.step() を呼んでいる、または torch.no_grad() を使っていない", {"call": "eval_step", "model": "TinyClassifier", "model_init": {"dropout": 0.2}, "start_in_train_mode": True, "ignore_index": -100, "stale_gradients": True, "compare_gradients": True}, lambda: _classifier_batches(3, seed=9)),
         ], standins=["TinyClassifier"]),
     ]
 
@@ -163,12 +188,13 @@ def _mask(shape, seed):
     return mask
 
 
-def _module_case(name, what, cause, module_name, init, args, dtype="float32", atol=None, **spec):
+def _module_case(name, what, cause, module_name, init, args, dtype="float32", atol=None, cause_when=None, **spec):
     def make_inputs():
         return {"state": state_of(module_name, **init), "args": args()}
 
-    return Case(name, what, cause, {"init": init, "dtype": dtype, **spec}, make_inputs,
-                atol if atol is not None else ATOL[dtype])
+    quiet = list(spec.get("swap_modules", {}))  # on the reference too, the swapped sub-units drop nothing
+    return Case(name, what, cause, {"init": init, "dtype": dtype, "quiet_dropout": quiet, **spec}, make_inputs,
+                atol if atol is not None else ATOL[dtype], cause_when=_dtype_cause(dtype, cause_when))
 
 
 def _x(*shape, seed=0, dtype="float32"):
@@ -205,9 +231,10 @@ def attention_units():
         _function_case("no mask, Lq != Lk", "マスクなしの出力と重み", "softmax の軸が違う、または √d_k で割っていない", lambda: qkv()),
         _function_case("padding mask (B, 1, 1, Lk)", "パディングマスクで隠したキーの重みがちょうど 0", "マスクの True/False を逆に使っている", lambda: [*qkv(), _mask((B, 1, 1, LK), 4)]),
         _function_case("causal mask (1, 1, L, L)", "因果マスクの下での注意", "マスクの True/False を逆に使っている、または masked_fill の位置が softmax の後", lambda: [*qkv(lk=LQ), torch.ones(LQ, LQ, dtype=torch.bool).tril()[None, None]]),
-        _function_case("full mask (B, H, Lq, Lk), float64", "float64・ヘッドごとのマスク", "float32 に変換している、またはマスクの形を決め打ちしている", lambda: [*qkv("float64"), _mask((B, H, LQ, LK), 5)], dtype="float64"),
+        _function_case("full mask (B, H, Lq, Lk), float64", "float64・ヘッドごとのマスク", "float32 に変換している、またはマスクの形を決め打ちしている", lambda: [*qkv("float64"), _mask((B, H, LQ, LK), 5)], dtype="float64", cause_when=()),
         _function_case("fully masked row", "キーが全部隠された行の重みと出力が 0（NaN にならない）", "-inf で埋めた後、softmax の結果を 0 に戻していない（NaN が出る）", lambda: [*qkv(), fully_masked]),
         _function_case("non-contiguous query", "連続でない入力", "view を使って形を変えている（reshape か transpose を使う）", lambda: [_x(B, LQ, H, 6, seed=6).transpose(1, 2), *qkv()[1:]]),
+        _function_case("dropout on the weights", "dropout を注意の重みに掛けてから v との積を取ること", "dropout を出力に掛けている、または dropout を使っていない", lambda: [*qkv(), _mask((B, 1, 1, LK), 4)], dropout=0.5),
     ], forbidden=["scaled_dot_product_attention", "MultiheadAttention", "Transformer"])
     self_attention = Unit("SelfAttention", _package("attention", "SelfAttention"), "module", [
         _module_case("no mask", "1 ヘッドの自己注意の出力と重み", "W_q, W_k, W_v の使い方が違う、または √d_model で割っていない", "SelfAttention", {"d_model": 12}, lambda: [_x(B, LK, 12)], swap_functions=["scaled_dot_product_attention"]),
@@ -228,11 +255,15 @@ def multi_head_units():
         _module_case("distinct key and value", "キーとバリューに別の入力を与えたとき", "キーを value から射影している（W_k(value)）、またはバリューを key から射影している",
                      "MultiHeadAttention", init, lambda: [_x(B, LQ, D, seed=4), _x(B, LK, D, seed=5), _x(B, LK, D, seed=6)], **swap),
         _module_case("causal, float64", "float64・因果マスク", "dtype を変えている、または mask を渡していない",
-                     "MultiHeadAttention", init, lambda: [*[_x(B, LQ, D, seed=7, dtype="float64")] * 3, torch.ones(LQ, LQ, dtype=torch.bool).tril()[None, None]], dtype="float64", **swap),
+                     "MultiHeadAttention", init, lambda: [*[_x(B, LQ, D, seed=7, dtype="float64")] * 3, torch.ones(LQ, LQ, dtype=torch.bool).tril()[None, None]], dtype="float64", cause_when=(), **swap),
         _module_case("output projection", "出力射影 W_o を最後に 1 回だけ掛けること", "W_o を掛けていない、またはヘッドごとに掛けている",
                      "MultiHeadAttention", {"d_model": 8, "num_heads": 4}, lambda: [*[_x(1, 3, 8, seed=8)] * 3], **swap),
         _module_case("non-contiguous input", "連続でない入力", "contiguous() を呼ばずに view している",
                      "MultiHeadAttention", init, lambda: [*[_x(LK, B, D, seed=9).transpose(0, 1)] * 3], **swap),
+        _module_case("attention dropout in training", "学習モードで self.dropout を注意の重みに掛けること（scaled_dot_product_attention に渡す）", "dropout を scaled_dot_product_attention に渡していない、または出力に掛けている",
+                     "MultiHeadAttention", {**init, "dropout": 0.3}, lambda: [*[_x(B, LK, D, seed=10)] * 3, _mask((B, 1, 1, LK), 6)], train=True, **swap),
+        _module_case("eval mode, dropout set", "評価モードでは dropout が効かないこと", "F.dropout に training=True を渡すなど、評価モードでも dropout を掛けている",
+                     "MultiHeadAttention", {**init, "dropout": 0.3}, lambda: [*[_x(B, LK, D, seed=11)] * 3], **swap),
     ]
     return [Unit("MultiHeadAttention", _package("multi_head", "MultiHeadAttention"), "module", cases,
                  standins=["scaled_dot_product_attention"], forbidden=["scaled_dot_product_attention", "MultiheadAttention", "Transformer"])]
@@ -245,12 +276,13 @@ def positional_units():
             _function_case("max_len 50, d_model 16", "表の値（偶数列 sin・奇数列 cos）", "sin と cos を前半・後半に分けている、または周波数の指数が 2i/d_model ではない", lambda: [50, 16]),
             _function_case("max_len 7, d_model 6", "小さな表", "周波数を i/d_model で計算している", lambda: [7, 6]),
             _function_case("one position", "max_len=1", "形状が (max_len, d_model) ではない", lambda: [1, 4]),
+            _function_case("max_len 2000", "遠い位置（2000 まで）の値", "角度を float32 で計算している（位置が大きいと誤差が許容を超える）", lambda: [2000, 32]),
         ]),
         Unit("PositionalEncoding", _package("positional", "PositionalEncoding"), "module", [
             _module_case("length 7 of 50", "系列長 L で pe を切り取って足すこと", "pe を L で切り取っていない、または √d_model 倍などの余計な計算をしている", "PositionalEncoding", pe_init, lambda: [_x(B, 7, 16)], swap_functions=["sinusoidal_encoding"]),
             _module_case("float64, full length", "float64・L = max_len", "dtype を変えている", "PositionalEncoding", pe_init, lambda: [_x(1, 50, 16, dtype="float64")], dtype="float64", swap_functions=["sinusoidal_encoding"]),
             _module_case("dropout after the sum", "学習モードで (x + pe) に dropout を掛けること", "dropout を掛けていない、または x にだけ掛けている", "PositionalEncoding", {**pe_init, "dropout": 0.5}, lambda: [_x(B, 5, 16, seed=3)], train=True, swap_functions=["sinusoidal_encoding"]),
-            _module_case("pe is a buffer", "pe がパラメータではなくバッファであること", "pe を nn.Parameter にしている（学習されてしまう）", "PositionalEncoding", pe_init, lambda: [], method="__structure__", swap_functions=["sinusoidal_encoding"]),
+            _module_case("pe is a buffer", "pe がパラメータではなくバッファであること（forward が動くときに）", "pe を nn.Parameter にしている（学習されてしまう）", "PositionalEncoding", pe_init, lambda: [_x(1, 3, 16, seed=5)], method="__structure__", swap_functions=["sinusoidal_encoding"]),
         ], standins=["sinusoidal_encoding"]),
     ]
 
@@ -268,16 +300,19 @@ def layer_units():
             _module_case("random input", "linear1 → ReLU → linear2", "ReLU を忘れている、または linear の順番が違う", "FeedForward", {"d_model": D, "d_ff": D_FF, "dropout": 0.0}, lambda: [_x(B, LK, D)]),
             _module_case("float64", "float64 の入力", "dtype を変えている", "FeedForward", {"d_model": D, "d_ff": D_FF, "dropout": 0.0}, lambda: [_x(1, 3, D, dtype="float64")], dtype="float64"),
             _module_case("dropout in the middle", "学習モードで中間層にだけ dropout を掛けること", "dropout の位置が違う（出力に掛けている）", "FeedForward", {"d_model": D, "d_ff": D_FF, "dropout": 0.3}, lambda: [_x(B, 3, D, seed=4)], train=True),
+            _module_case("eval mode, dropout set", "評価モードでは dropout が効かないこと", "評価モードでも dropout を掛けている（F.dropout に training=True を渡しているなど）", "FeedForward", {"d_model": D, "d_ff": D_FF, "dropout": 0.3}, lambda: [_x(B, 3, D, seed=5)]),
         ], standins=[]),
         Unit("EncoderLayer", _package("layers", "EncoderLayer"), "module", [
             _module_case("padded source", "エンコーダ層（Post-LN）の出力", "LayerNorm を残差の前に掛けている（Pre-LN）、または残差を足していない", "EncoderLayer", LAYER, lambda: [_x(B, LK, D), src_mask()], atol=STACK_ATOL["float32"], **enc_swap),
             _module_case("no mask", "マスクなし", "src_mask を自己注意に渡していない", "EncoderLayer", LAYER, lambda: [_x(B, LK, D, seed=3)], atol=STACK_ATOL["float32"], **enc_swap),
             _module_case("float64", "float64 の入力", "dtype を変えている", "EncoderLayer", LAYER, lambda: [_x(1, 3, D, dtype="float64")], dtype="float64", atol=STACK_ATOL["float64"], **enc_swap),
+            _module_case("training, dropout 0.2", "学習モードで各サブ層の出力に dropout を掛けてから残差を足すこと", "dropout を LayerNorm の後に掛けている、または dropout1/dropout2 を使っていない", "EncoderLayer", {**LAYER, "dropout": 0.2}, lambda: [_x(B, LK, D, seed=4), src_mask()], atol=STACK_ATOL["float32"], train=True, **enc_swap),
         ], standins=["MultiHeadAttention", "FeedForward"]),
         Unit("DecoderLayer", _package("layers", "DecoderLayer"), "module", [
             _module_case("both masks, S != T", "自己注意に tgt_mask、cross-attention に src_mask を使うこと", "マスクを取り違えている、または cross-attention のキー・バリューに memory を使っていない", "DecoderLayer", LAYER, dec_args, atol=STACK_ATOL["float32"], **dec_swap),
             _module_case("no masks", "マスクなしの 3 つのサブ層", "サブ層の順番が違う、または残差を掛け算にしている", "DecoderLayer", LAYER, lambda: dec_args()[:2], atol=STACK_ATOL["float32"], **dec_swap),
             _module_case("float64", "float64 の入力", "dtype を変えている", "DecoderLayer", LAYER, lambda: dec_args("float64"), dtype="float64", atol=STACK_ATOL["float64"], **dec_swap),
+            _module_case("training, dropout 0.2", "学習モードで 3 つのサブ層の出力それぞれに dropout を掛けてから残差を足すこと", "dropout を LayerNorm の後に掛けている、または dropout1〜3 のどれかを使っていない", "DecoderLayer", {**LAYER, "dropout": 0.2}, dec_args, atol=STACK_ATOL["float32"], train=True, **dec_swap),
         ], standins=["MultiHeadAttention", "FeedForward"]),
     ]
 
@@ -293,13 +328,13 @@ def stack_units():
             _module_case("two layers, padded", "層を順に通して最後に norm", "最後の LayerNorm を忘れている、または同じ層を使い回している", "Encoder", STACK, lambda: [_x(B, LK, D), src_mask()], atol=STACK_ATOL["float32"], **stack_swap("EncoderLayer", 2)),
             _module_case("three layers", "3 層", "層の数を決め打ちしている", "Encoder", {**STACK, "num_layers": 3}, lambda: [_x(B, LK, D, seed=2)], atol=STACK_ATOL["float32"], **stack_swap("EncoderLayer", 3)),
             _module_case("float64, one layer", "float64・1 層", "dtype を変えている", "Encoder", {**STACK, "num_layers": 1}, lambda: [_x(1, 3, D, dtype="float64")], dtype="float64", atol=STACK_ATOL["float64"], **stack_swap("EncoderLayer", 1)),
-            _module_case("layers are independent copies", "層ごとに別々のパラメータを持つこと", "同じ層を num_layers 回並べている（[layer] * n）", "Encoder", STACK, lambda: [], method="__structure__"),
+            _module_case("layers are independent copies", "層ごとに別々のパラメータを持つこと（forward が動くときに）", "同じ層を num_layers 回並べている（[layer] * n）", "Encoder", STACK, lambda: [_x(1, 3, D, seed=6)], method="__structure__", **stack_swap("EncoderLayer", 2)),
         ], standins=["EncoderLayer"]),
         Unit("Decoder", _package("transformer", "Decoder"), "module", [
             _module_case("two layers, both masks", "層を順に通して最後に norm", "最後の LayerNorm を忘れている、またはマスクを渡していない", "Decoder", STACK, lambda: [_x(B, LQ, D), _x(B, LK, D, seed=1), src_mask(), causal()], atol=STACK_ATOL["float32"], **stack_swap("DecoderLayer", 2)),
             _module_case("three layers", "3 層", "層の数を決め打ちしている", "Decoder", {**STACK, "num_layers": 3}, lambda: [_x(B, LQ, D, seed=3), _x(B, LK, D, seed=4), None, causal()], atol=STACK_ATOL["float32"], **stack_swap("DecoderLayer", 3)),
             _module_case("float64, one layer", "float64・1 層", "dtype を変えている", "Decoder", {**STACK, "num_layers": 1}, lambda: [_x(1, 2, D, dtype="float64"), _x(1, 3, D, seed=5, dtype="float64")], dtype="float64", atol=STACK_ATOL["float64"], **stack_swap("DecoderLayer", 1)),
-            _module_case("layers are independent copies", "層ごとに別々のパラメータを持つこと", "同じ層を num_layers 回並べている（[layer] * n）", "Decoder", STACK, lambda: [], method="__structure__"),
+            _module_case("layers are independent copies", "層ごとに別々のパラメータを持つこと（forward が動くときに）", "同じ層を num_layers 回並べている（[layer] * n）", "Decoder", STACK, lambda: [_x(1, 2, D, seed=7), _x(1, 3, D, seed=8)], method="__structure__", **stack_swap("DecoderLayer", 2)),
         ], standins=["DecoderLayer"]),
     ]
 
@@ -335,29 +370,33 @@ TRAIN_MODEL = {**MODEL, "src_vocab_size": 12, "tgt_vocab_size": 12, "d_model": 1
                "num_encoder_layers": 1, "num_decoder_layers": 1}
 
 
-def _model_state(dropout=0.0, eos_bias=0.0, seed=0):
+def _model_state(dropout=0.0, eos_bias=0.0, seed=0, pad_bias=0.0):
     from autograder.standins.model import Transformer
 
     torch.manual_seed(seed)
-    state = {k: v.clone() for k, v in Transformer(**{**TRAIN_MODEL, "dropout": dropout}).state_dict().items()}
+    model = Transformer(**{**TRAIN_MODEL, "dropout": dropout})
+    randomize_norms(model)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
     state["output_projection.bias"][2] += eos_bias  # EOS_IDX = 2: makes some rows end early
+    state["output_projection.bias"][0] += pad_bias  # PAD_IDX = 0: a PAD the model emits itself is what the contract leaves open
     return state
 
 
-def _toy_batches(count, seed=0):
-    """Reverse-task batches: src (B, S) with padding, tgt (B, T) = BOS + reversed + EOS, padded."""
-    from autograder.paths import reference_package
-
-    train, _ = reference_package().data.make_split("reverse", 4 * count, 1, num_symbols=9, max_len=5, seed=seed)
-    pairs = [reference_package().data.collate(train[i * 4 : (i + 1) * 4]) for i in range(count)]
+def _toy_batches(count, seed=0, sizes=None):
+    """Reverse-task batches (of `sizes` examples each, 4 by default): src (B, S) with padding, tgt (B, T) =
+    BOS + reversed + EOS, padded."""
+    sizes = sizes or [4] * count
+    train, _ = reference_package().data.make_split("reverse", sum(sizes), 1, num_symbols=9, max_len=5, seed=seed)
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    pairs = [reference_package().data.collate(train[start : start + size]) for start, size in zip(starts, sizes)]
     return [src for src, _ in pairs], [tgt for _, tgt in pairs]
 
 
-def _training_case(name, what, cause, call, dropout=0.0, count=2, seed=0, **spec):
+def _training_case(name, what, cause, call, dropout=0.0, count=2, seed=0, sizes=None, **spec):
     if call in ("train_one_epoch", "evaluate"):
         spec.setdefault("swap_functions", ["sequence_loss"])
     def make_inputs():
-        sources, targets = _toy_batches(count, seed)
+        sources, targets = _toy_batches(count, seed, sizes)
         return {"state": _model_state(dropout), "sources": sources, "targets": targets}
 
     return Case(name, what, cause, {"call": call, "model": "Transformer", "model_init": {**TRAIN_MODEL, "dropout": dropout}, **spec},
@@ -369,11 +408,13 @@ def training_units():
     decode_masks = {"swap_functions": MASK_FUNCTIONS}
 
     def decode_case(name, what, cause, eos_bias, rows, max_len, seed=0):
+        """A decoding case that starts in train mode (decoding must switch to eval) with a model that never emits
+        PAD itself: how a decoder treats a PAD it produced before EOS is left open by the contract."""
         def make_inputs():
-            return {"state": _model_state(eos_bias=eos_bias, seed=seed), "src": tokens(rows, max(rows), seed=seed, high=12)}
+            return {"state": _model_state(eos_bias=eos_bias, seed=seed, pad_bias=-30.0), "src": tokens(rows, max(rows), seed=seed, high=12)}
 
         return Case(name, what, cause, {"call": "greedy_decode", "model": "Transformer", "model_init": TRAIN_MODEL,
-                                        "max_len": max_len, **decode_masks}, make_inputs, 0, seed)
+                                        "max_len": max_len, "start_in_train_mode": True, **decode_masks}, make_inputs, 0, seed)
 
     return [
         Unit("sequence_loss", _package("training", "sequence_loss"), "training", [
@@ -384,17 +425,20 @@ def training_units():
         Unit("train_one_epoch", _package("training", "train_one_epoch"), "training", [
             _training_case("two batches", "2 バッチ学習した後のパラメータと平均損失", "zero_grad を忘れている（勾配がたまる）、または backward の後に zero_grad している", "train_one_epoch", count=2),
             _training_case("starts in eval mode, dropout on", "学習モードに切り替えてから学習すること", "model.train() を呼んでいない（dropout が効かない）", "train_one_epoch", dropout=0.1, count=2, seed=1),
-            _training_case("returns the mean batch loss", "バッチごとの損失の平均を float で返すこと", "最後のバッチの損失だけを返している、またはテンソルのまま返している", "train_one_epoch", count=3, seed=2),
+            _training_case("gradient clipping", "max_grad_norm があれば backward と step の間で勾配をクリップすること", "クリップを step の後に行っている、または max_grad_norm を使っていない", "train_one_epoch", count=2, seed=7, optimizer="sgd", lr=0.5, max_grad_norm=0.1),
+            _training_case("scheduler after each step", "scheduler があれば optimizer.step() の後に毎バッチ 1 回 step すること", "scheduler.step() を optimizer.step() の前やエポックの最後に呼んでいる、または呼んでいない", "train_one_epoch", count=3, seed=8, optimizer="sgd", lr=0.5, scheduler_gamma=0.5),
+            _training_case("returns the mean batch loss", "バッチごとの損失の平均を float で返すこと（大きさの違うバッチで）", "最後のバッチの損失だけを返している、バッチの大きさで重み付けしている、またはテンソルのまま返している", "train_one_epoch", count=3, seed=2, sizes=[4, 2, 3]),
         ], standins=[*standins, "sequence_loss"]),
         Unit("evaluate", _package("training", "evaluate"), "training", [
             _training_case("starts in train mode, dropout on", "評価モード（dropout なし）での平均損失", "model.eval() を呼んでいない（dropout が効いたまま）", "evaluate", dropout=0.3, count=2, start_in_train_mode=True),
-            _training_case("parameters unchanged", "評価でパラメータが変わらないこと", "評価の中で backward や optimizer.step() を呼んでいる", "evaluate", count=2, seed=4),
+            _training_case("parameters unchanged", "評価でパラメータも勾配も変わらず、勾配を計算しないこと（torch.no_grad）", "評価の中で backward や optimizer.step() を呼んでいる、または torch.no_grad() を使っていない", "evaluate", count=2, seed=4, stale_gradients=True, compare_gradients=True),
             _training_case("single batch", "1 バッチでの損失", "平均の取り方が違う", "evaluate", count=1, seed=6),
         ], standins=[*standins, "sequence_loss"]),
         Unit("greedy_decode", _package("training", "greedy_decode"), "training", [
             decode_case("random model", "BOS から始まる貪欲デコードのトークン列", "BOS を先頭に置いていない、または最後の位置以外のロジットで argmax している", 0.0, [5, 3], 6),
-            decode_case("rows ending early", "EOS の後は PAD で埋まり、全部の行が終わったら止まること", "EOS の後もトークンを出し続けている、または PAD で埋めていない", 0.5, [4, 4, 2, 5], 8, seed=3),
+            decode_case("rows ending early", "EOS の後は PAD で埋まり、全部の行が終わったら止まること", "EOS の後もトークンを出し続けている、または PAD で埋めていない", 0.5, [4, 4, 2, 5], 8, seed=2),
             decode_case("batch 1, max_len 3", "B=1・max_len=3（BOS を含めて 3 トークンまで）", "max_len を BOS を除いた長さとして扱っている", 0.0, [3], 3, seed=2),
+            decode_case("every row ends early", "全部の行が max_len より前に EOS を出したら、そこで打ち切ること", "全部の行が終わっても max_len まで続けている", 1.2, [3, 5, 2], 16, seed=3),
         ], standins=[*standins, *MASK_FUNCTIONS]),
         Unit("get_device", _package("training", "get_device"), "device_choice", [
             Case("cuda and mps present", "cuda があれば cuda を選ぶこと", "cuda より mps を先に調べている、または torch.device ではなく文字列を返している", {"cuda": True, "mps": True}, dict, 0),

@@ -8,6 +8,7 @@ may put in place of sub-units, and how to put a stand-in function into the code 
 """
 
 import random
+import zlib
 from dataclasses import dataclass, field
 
 import torch
@@ -56,13 +57,44 @@ def _swap_modules(module, case, swaps):
         setattr(parent, attr, swaps.standins[spec["standin"]](**spec.get("init", {})))
 
 
+class KeyedDropout(torch.nn.Module):
+    """Dropout whose mask depends only on where it sits (`key`: its name in the graded module) and on how
+    many times it has run, never on the order in which the code under test draws random numbers:
+    the reference and a correct submission drop the same elements however else they differ."""
+
+    def __init__(self, p, key):
+        super().__init__()
+        self.p, self.key, self.calls = p, key, 0
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        self.calls += 1
+        generator = torch.Generator().manual_seed(zlib.crc32(f"{self.key}#{self.calls}".encode()))
+        keep = torch.rand(x.shape, generator=generator) >= self.p
+        return x * keep.to(device=x.device, dtype=x.dtype) / (1 - self.p)
+
+
+def key_dropouts(module, quiet=()):
+    """Replace every `nn.Dropout` inside `module` by a `KeyedDropout` named after its place; those under
+    the `quiet` paths (the sub-units a case swaps for stand-ins without dropout) drop nothing."""
+    for path, child in list(module.named_modules()):
+        if type(child) is torch.nn.Dropout:
+            owner, _, attr = path.rpartition(".")
+            silent = any(path == q or path.startswith(f"{q}.") for q in quiet)
+            setattr(module.get_submodule(owner) if owner else module, attr, KeyedDropout(0.0 if silent else child.p, path))
+
+
 def _dtype(case):
     return getattr(torch, case.get("dtype", "float32"))
 
 
 def run_function(target, case, inputs, swaps):
     _swap_functions(case, swaps)
-    return target(*inputs.get("args", []), **case.get("kwargs", {}), **inputs.get("tensor_kwargs", {}))
+    kwargs = dict(case.get("kwargs", {}))
+    if "dropout" in case:  # a dropout module to apply, in training mode
+        kwargs["dropout"] = KeyedDropout(case["dropout"], "dropout")
+    return target(*inputs.get("args", []), **kwargs, **inputs.get("tensor_kwargs", {}))
 
 
 def run_device_choice(target, case, inputs, swaps):
@@ -76,33 +108,82 @@ def run_device_choice(target, case, inputs, swaps):
         torch.cuda.is_available, torch.backends.mps.is_available = saved
 
 
+def load_parameters(module, state):
+    """Load the case's parameters; the buffers stay as the module's own construction made them.
+    Any other missing or unexpected key fails as `load_state_dict` would."""
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    own_buffers = {name for name, _ in module.named_buffers()}
+    wrong = [key for key in missing if key not in own_buffers] + list(unexpected)
+    if wrong:
+        raise RuntimeError(f"state_dict のキーが約束と違います: {', '.join(sorted(wrong)[:8])}")
+
+
 def run_module(target, case, inputs, swaps):
+    """Construct, swap in the stand-ins, load the case's state, call. A `__structure__` case returns the
+    student's own parameter and buffer names (read before any swap), and only once their forward runs:
+    a structure the skeleton already has earns nothing by itself."""
     _swap_functions(case, swaps)  # before construction: __init__ may call them (PositionalEncoding's table)
     module = target(**case["init"])
+    structure = {"parameters": sorted(n for n, _ in module.named_parameters()), "buffers": sorted(n for n, _ in module.named_buffers())}
     _swap_modules(module, case, swaps)
+    key_dropouts(module, case.get("quiet_dropout", []))
     seed(case.get("seed", 0))  # the same random stream from here on, however construction drew from it
-    module.load_state_dict(inputs["state"])
+    load_parameters(module, inputs["state"])
     module.to(_dtype(case))
     module.train(case.get("train", False))
     if case.get("method") == "__structure__":
-        return {"parameters": sorted(n for n, _ in module.named_parameters()), "buffers": sorted(n for n, _ in module.named_buffers())}
+        module(*inputs.get("args", []))
+        return structure
     method = getattr(module, case.get("method", "forward"))
     return method(*inputs.get("args", []), **case.get("kwargs", {}))
 
 
+class ForwardModes:
+    """What the contract fixes about how a model is run: the train/eval mode and the grad mode of
+    every forward call of its modules, recorded by a forward pre-hook on each (the mode the model
+    is left in afterwards is the student's choice, and is not compared)."""
+
+    def __init__(self, model):
+        self.seen = set()
+        self.handles = [module.register_forward_pre_hook(self._record) for module in model.modules()]
+
+    def _record(self, module, args):
+        self.seen.add((module.training, torch.is_grad_enabled()))
+
+    def summary(self):
+        for handle in self.handles:
+            handle.remove()
+        return {"train_mode": sorted({train for train, _ in self.seen}), "grad_enabled": sorted({grad for _, grad in self.seen})}
+
+
+def _optimizer(case, model):
+    """Adam by default; SGD where the case needs updates in proportion to the gradient (clipping, schedules)."""
+    if case.get("optimizer") == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=case.get("lr", 0.5))
+    return torch.optim.Adam(model.parameters(), lr=case.get("lr", 1e-2))
+
+
 def run_training(target, case, inputs, swaps):
-    """train_one_epoch / evaluate / greedy_decode on a stand-in model; returns outputs and parameters."""
+    """train_one_epoch / evaluate / greedy_decode on a stand-in model; returns outputs, parameters and the
+    modes the model ran its forward calls in."""
     model = swaps.standins[case["model"]](**case["model_init"])
     seed(case.get("seed", 0))
     model.load_state_dict(inputs["state"])
     model.train(case.get("start_in_train_mode", False))
     _swap_functions(case, swaps)
+    if case.get("stale_gradients"):  # gradients left over from before the call: they must not leak into it
+        for parameter in model.parameters():
+            parameter.grad = torch.randn_like(parameter)
+    modes = ForwardModes(model)
     criterion = torch.nn.CrossEntropyLoss(ignore_index=case.get("ignore_index", 0))
     batches = list(zip(inputs.get("sources", []), inputs.get("targets", [])))
     call = case["call"]
     if call == "train_one_epoch":
-        optimizer = torch.optim.Adam(model.parameters(), lr=case.get("lr", 1e-2))
-        returned = target(model, batches, optimizer, criterion)
+        optimizer = _optimizer(case, model)
+        options = {"max_grad_norm": case["max_grad_norm"]} if "max_grad_norm" in case else {}
+        if "scheduler_gamma" in case:  # the learning rate halves (say) after every step the scheduler is told of
+            options["scheduler"] = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=case["scheduler_gamma"])
+        returned = target(model, batches, optimizer, criterion, **options)
     elif call == "evaluate":
         returned = target(model, batches, criterion)
     elif call == "sequence_loss":
@@ -114,11 +195,16 @@ def run_training(target, case, inputs, swaps):
         returned = [target(model, x, y, criterion, optimizer) for x, y in batches]
     else:  # eval_step
         returned = [target(model, x, y, criterion) for x, y in batches]
-    return {"returned": returned, "state": dict(model.state_dict()), "training": model.training}
+    observed = {"returned": returned, "state": dict(model.state_dict()), "forward": modes.summary()}
+    if case.get("compare_gradients"):  # evaluation leaves the gradients as they were
+        observed["gradients"] = [parameter.grad for parameter in model.parameters()]
+    return observed
 
 
 def run_count_parameters(target, case, inputs, swaps):
     model = swaps.standins[case["model"]](**case["model_init"])
+    for tied, source in case.get("tie", []):  # one weight shared by two layers
+        model.get_submodule(tied).weight = model.get_submodule(source).weight
     for name in case.get("frozen", []):
         model.get_parameter(name).requires_grad_(False)
     return target(model)

@@ -25,6 +25,8 @@ def to_plain(value, depth=0):
         return torch.Tensor.clone(torch.Tensor.cpu(plain)).contiguous()
     if type(value) in (bool, int, float, str) or value is None:
         return value
+    if isinstance(value, float):  # a float subclass (numpy.float64 from np.mean) is a float, as the contract asks
+        return float(value)
     if type(value) is torch.device:
         return {"__device__": value.type}
     if type(value) in (list, tuple):

@@ -55,11 +55,12 @@ def load_standins(sources, names):
 
 class StudentImportWatch(importlib.abc.MetaPathFinder):
     """Reports each `transformer.*` module as it starts to load, until `report` is set to None when the
-    unit's code is in (to blame a hang on it), and refuses
-    the modules that hung before, so the units that import them fail at once instead of hanging again."""
+    unit's code is in (to blame a hang on it); refuses the modules that hung before, so the units that
+    import them fail at once instead of hanging again; and puts the unit's stand-ins in the place of a
+    module the submission lacks (`substitutes`: module -> {name: stand-in module stem})."""
 
-    def __init__(self, poisoned, report):
-        self.poisoned, self.report = set(poisoned), report
+    def __init__(self, poisoned, report, substitutes):
+        self.poisoned, self.report, self.substitutes = set(poisoned), report, substitutes
         self.loaded = []  # the student's modules imported so far, for swapping stand-ins into them
 
     def find_spec(self, name, path=None, target=None):
@@ -68,6 +69,9 @@ class StudentImportWatch(importlib.abc.MetaPathFinder):
         if name in self.poisoned:
             raise ImportError(f"{name} は読み込みの途中で止まったことがあるため、読み込みません（import 時の無限ループなど）")
         spec = importlib.machinery.PathFinder.find_spec(name, path)
+        module = name.partition(".")[2]
+        if spec is None and self.substitutes.get(module):
+            return importlib.util.spec_from_loader(name, _SubstituteLoader(self.substitutes[module]), origin="<stand-ins>")
         if spec is not None and spec.loader is not None:
             spec.loader = _WatchedLoader(spec.loader, name, self)
         return spec
@@ -78,6 +82,29 @@ class StudentImportWatch(importlib.abc.MetaPathFinder):
             module = sys.modules.get(module_name)
             if module is not None and hasattr(module, name):
                 setattr(module, name, replacement)
+
+
+def substitutes_for(homes, sources):
+    """student module -> {name: stand-in stem}, for the stand-ins whose module this unit was sent."""
+    found = {}
+    for name, (module, stem) in homes.items():
+        if stem in sources:
+            found.setdefault(module, {})[name] = stem
+    return found
+
+
+class _SubstituteLoader(importlib.abc.Loader):
+    """A module the submission lacks, made of the trusted stand-ins of the names it should define."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        for name, stem in self.names.items():
+            setattr(module, name, getattr(importlib.import_module(f"{STANDIN_PACKAGE}.{stem}"), name))
 
 
 class _WatchedLoader(importlib.abc.Loader):
@@ -103,12 +130,15 @@ def register_bare_package(code_dir):
 
 
 def load_target(source, cell):
-    """The student's object the unit grades: from the package module, or from the notebook cell's text."""
+    """The student's object the unit grades: from the package module, or from the notebook cell's text
+    (`cell` is [its source, the imports of the notebook's cells above it], run first as Jupyter would)."""
     if source["kind"] == "package":
         module = importlib.import_module(f"{STUDENT_PACKAGE}.{source['module']}")
         return getattr(module, source["name"])
+    text, imports = cell
     namespace = {"__name__": "notebook"}
-    exec(compile(cell, f"<cell {source['name']}>", "exec"), namespace)
+    exec(compile(imports, "<cell imports>", "exec"), namespace)
+    exec(compile(text, f"<cell {source['name']}>", "exec"), namespace)
     return namespace[source["name"]]
 
 

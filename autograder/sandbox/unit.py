@@ -17,6 +17,7 @@ from autograder.protocol.plain import from_plain, to_plain
 from autograder.sandbox import confine
 from autograder.sandbox.student_code import (
     StudentImportWatch, error_result, failure, load_standins, load_target, register_bare_package, student_where,
+    substitutes_for,
 )
 from autograder.sandbox.operator_watch import OperatorWatch
 
@@ -51,7 +52,8 @@ def serve(requests_fd, replies_fd, request, settings, limits, code_dir, work_dir
     wire.write_frame(replies_fd, {"op": Op.CONFINED.value, "protections": [p.value for p in protections]})
     make_torch_deterministic()
     report = lambda module: wire.write_frame(replies_fd, {"op": Op.LOADING.value, "module": module})  # noqa: E731
-    watch = StudentImportWatch(request.get("poisoned", []), report)
+    substitutes = substitutes_for(request.get("standin_homes", {}), request.get("standin_sources", {}))
+    watch = StudentImportWatch(request.get("poisoned", []), report, substitutes)
     operators, intact = OperatorWatch(rules_for(unit.get("forbidden", [])), lambda frames: student_where(frames, code_dir)), True
     try:
         standins = load_standins(request.get("standin_sources", {}), request.get("standins", {}))
