@@ -50,7 +50,7 @@ def build_submissions(folder, count):
 def count_as_expected(rows, examples):
     """How many submissions lost points in exactly their example's expected units."""
     return sum(set(failed) == examples[int(student.removeprefix("student_")) % len(examples)].expected_failures
-               for student, _, _, failed in rows)
+               for student, _, _, failed, _ in rows)
 
 
 def time_ours(submissions, out_dir, jobs):

@@ -66,6 +66,13 @@ def rewritten(path, data):
     return build
 
 
+def removed(path):
+    def build(target, name):
+        build_example(EXAMPLES[0], target)
+        (target / path).unlink()
+    return build
+
+
 def notebook_changed(change):
     def build(target, name):
         build_example(EXAMPLES[0], target)
@@ -191,6 +198,7 @@ CORPUS = {
     "circular_import": (edited(Edit("transformer/masks.py", "from .data import PAD_IDX\n", "from .data import PAD_IDX\nfrom .training import get_device\n")), broken_import("masks"), False),
     "not_utf8": (rewritten("transformer/positional.py", b"# \xff\xfe\xfa\nx = 1\n"), broken_import("positional"), False),
     "empty_file": (rewritten("transformer/positional.py", b""), broken_import("positional"), False),
+    "missing_module_file": (removed("transformer/multi_head.py"), {"MultiHeadAttention"}, False),  # the units above it get the stand-in
     "renamed_class": (edited(Edit("transformer/multi_head.py", "class MultiHeadAttention(nn.Module):", "class MultiHeadAttn(nn.Module):")), broken_import("multi_head"), False),
     "signature_changed": (edited(Edit("transformer/masks.py", "def make_causal_mask(size, device=None):", "def make_causal_mask(size, device, extra):")), {"make_causal_mask"}, False),
     # wrong return values

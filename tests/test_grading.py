@@ -1,50 +1,26 @@
 """The grader on the bundled examples and on a catalog of classic bugs: each bug costs points in its own unit only."""
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
 
+import nbformat
 import pytest
 
 from autograder.grader.batch import GRADEBOOK, SUMMARY_PLOT, grade_batch
 from autograder.outputs.gradebook import Gradebook
-from autograder.authoring.examples import EXAMPLES, Edit, Example, build_example
-from autograder.grader.catalog import load_rubric
+from autograder.authoring.examples import EXAMPLES, NOTEBOOK, build_example
+from autograder.authoring.mutants import FAST, MUTANTS, VARIANTS
+from autograder.grader.catalog import Catalog, load_rubric
+from autograder.grader.grading import Grader
 from autograder.grader.hidden_tests import all_units
+from autograder.paths import ASSIGNMENTS, SOLUTIONS
 
-# Classic bugs beyond the bundled examples: (name, edits, the one unit that must lose points).
-CLASSIC_BUGS = [
-    ("missing_scale", [Edit("transformer/attention.py", " / math.sqrt(d_k)", "")], "scaled_dot_product_attention"),
-    ("inverted_mask", [Edit("transformer/attention.py", 'scores.masked_fill(~mask, float("-inf"))', 'scores.masked_fill(mask, float("-inf"))')], "scaled_dot_product_attention"),
-    ("nan_on_fully_masked_rows", [Edit("transformer/attention.py", "    if mask is not None:\n        weights = weights.masked_fill(~mask, 0.0)\n", "")], "scaled_dot_product_attention"),
-    ("scale_by_d_model", [Edit("transformer/multi_head.py", "out, weights = scaled_dot_product_attention(q, k, v, mask, dropout=self.dropout)",
-                               "out, weights = scaled_dot_product_attention(q * (d_k / self.d_model) ** 0.5, k, v, mask, dropout=self.dropout)")], "MultiHeadAttention"),
-    ("padding_over_queries", [Edit("transformer/masks.py", "is_token[:, None, None, :]", "is_token[:, None, :, None]")], "make_padding_mask"),
-    ("merge_without_transpose", [Edit("transformer/multi_head.py", "out = out.transpose(1, 2).contiguous().view(B, Lq, H * d_k)", "out = out.reshape(B, Lq, H * d_k)")], "MultiHeadAttention"),
-    ("key_from_value", [Edit("transformer/multi_head.py", "k = self.W_k(key)", "k = self.W_k(value)")], "MultiHeadAttention"),
-    ("missing_output_projection", [Edit("transformer/multi_head.py", "return self.W_o(out), weights", "return out, weights")], "MultiHeadAttention"),
-    ("cross_attention_without_source_mask", [Edit("transformer/layers.py", "self.cross_attn(x, memory, memory, src_mask)", "self.cross_attn(x, memory, memory)")], "DecoderLayer"),
-    ("masks_swapped", [Edit("transformer/layers.py", "self.self_attn(x, x, x, tgt_mask)  # (B, T, d_model)", "self.self_attn(x, x, x, src_mask)  # (B, T, d_model)")], "DecoderLayer"),
-    ("multiplicative_residual", [Edit("transformer/layers.py", "x = self.norm3(x + self.dropout3(self.feed_forward(x)))", "x = self.norm3(x * self.dropout3(self.feed_forward(x)))")], "DecoderLayer"),
-    ("pe_halves", [Edit("transformer/positional.py", "    table[:, 0::2] = torch.sin(angle)\n    table[:, 1::2] = torch.cos(angle)",
-                        "    table[:, : d_model // 2] = torch.sin(angle)\n    table[:, d_model // 2 :] = torch.cos(angle)")], "sinusoidal_encoding"),
-    ("pe_not_sliced", [Edit("transformer/positional.py", "self.pe[:, :L]", "self.pe[:, :L].clone() * 0 + self.pe[:, -L:]")], "PositionalEncoding"),
-    ("pe_as_parameter", [Edit("transformer/positional.py", 'self.register_buffer("pe", sinusoidal_encoding(max_len, d_model)[None])',
-                              "self.pe = nn.Parameter(sinusoidal_encoding(max_len, d_model)[None])")], "PositionalEncoding"),
-    ("missing_embedding_scale", [Edit("transformer/transformer.py", "x = self.src_embedding(src) * math.sqrt(self.d_model)", "x = self.src_embedding(src)")], "Transformer"),
-    ("shared_layers", [Edit("transformer/transformer.py", "nn.ModuleList(EncoderLayer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers))",
-                            "nn.ModuleList([EncoderLayer(d_model, num_heads, d_ff, dropout)] * num_layers)")], "Encoder"),
-    ("no_train_mode", [Edit("transformer/training.py", "    model.train()\n    losses = []", "    losses = []")], "train_one_epoch"),
-    ("dropout_on_in_evaluation", [Edit("transformer/training.py", "    model.eval()\n    losses = []", "    losses = []")], "evaluate"),
-    ("wrong_shift", [Edit("transformer/training.py", "tgt_input, tgt_output = tgt[:, :-1], tgt[:, 1:]", "tgt_input, tgt_output = tgt[:, 1:], tgt[:, :-1]")], "sequence_loss"),
-    ("bos_missing", [Edit("transformer/training.py", "    return ys\n", "    return ys[:, 1:]\n")], "greedy_decode"),
-    ("tokens_after_eos", [Edit("transformer/training.py", "next_token = next_token.masked_fill(finished, pad_idx)", "next_token = next_token")], "greedy_decode"),
-    ("loss_counts_pad", [Edit("cell:cross_entropy", "    keep = targets != ignore_index  # (N,)", "    keep = targets == targets")], "cross_entropy"),
-    ("zero_grad_after_backward", [Edit("cell:train_step", "    optimizer.zero_grad()\n    loss = criterion(model(x), y)\n    loss.backward()",
-                                       "    loss = criterion(model(x), y)\n    loss.backward()\n    optimizer.zero_grad()")], "train_step"),
-    ("softmax_over_wrong_axis", [Edit("cell:softmax", "    return exps / exps.sum(dim=dim, keepdim=True)", "    return exps / exps.sum(dim=0, keepdim=True)")], "softmax"),
-]
+# The fast subset of the grader's mutants (one student bug each; `bench/grader_mutations.py` grades them all),
+# and every correct answer in another style.
+FAST_MUTANTS = [mutant for mutant in MUTANTS if mutant.name in FAST]
 
 
 def _units_with_lost_points(results):
@@ -53,12 +29,10 @@ def _units_with_lost_points(results):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Every bundled example and every classic bug, graded in one batch with two workers."""
+    """Every bundled example, the fast mutants and the correct variants, graded in one batch with two workers."""
     folder = tmp_path_factory.mktemp("submissions")
-    for example in EXAMPLES:
+    for example in [*EXAMPLES, *VARIANTS, *(mutant.example() for mutant in FAST_MUTANTS)]:
         build_example(example, folder / example.name)
-    for name, edits, _ in CLASSIC_BUGS:
-        build_example(Example(name, name, tuple(edits)), folder / name)
     out = tmp_path_factory.mktemp("out")
     rows = grade_batch([folder], out, jobs=2, progress=False)
     results = {row[0]: json.loads((out / row[0] / "results.json").read_text(encoding="utf-8")) for row in rows}
@@ -75,9 +49,26 @@ def test_each_example_loses_points_only_in_its_units(graded, example):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, edits, unit", CLASSIC_BUGS, ids=[bug[0] for bug in CLASSIC_BUGS])
-def test_classic_bug_is_caught_in_its_own_unit(graded, name, edits, unit):
-    assert _units_with_lost_points(graded[2][name]) == {unit}
+def test_the_untouched_skeleton_scores_nothing(tmp_path):
+    """Points come only from the student's own work, never from what the kit hands out."""
+    shutil.copytree(ASSIGNMENTS / "transformer", tmp_path / "subs" / "skeleton" / "transformer")  # the released stubs
+    shutil.copy(ASSIGNMENTS / NOTEBOOK, tmp_path / "subs" / "skeleton" / NOTEBOOK)
+    grade_batch([tmp_path / "subs"], tmp_path / "out", progress=False)
+    results = json.loads((tmp_path / "out" / "skeleton" / "results.json").read_text(encoding="utf-8"))
+    assert results["score"] == 0, [t["name"] for t in results["tests"] if t["score"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", FAST_MUTANTS, ids=[m.name for m in FAST_MUTANTS])
+def test_a_realistic_bug_is_caught_in_its_own_unit_only(graded, mutant):
+    assert _units_with_lost_points(graded[2][mutant.name]) == {mutant.unit}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
+def test_a_correct_answer_in_another_style_keeps_every_point(graded, variant):
+    results = graded[2][variant.name]
+    assert results["score"] == results["max_score"], [t["name"] for t in results["tests"] if t["score"] < t["max_score"]]
 
 
 @pytest.mark.slow
@@ -138,7 +129,7 @@ def test_csv_has_a_row_per_submission_and_case(graded):
 def test_the_summary_shows_exactly_the_units_someone_lost_points_in(graded):
     assert (graded[1] / SUMMARY_PLOT).read_bytes().startswith(b"\x89PNG")
     shares = dict(Gradebook(graded[1] / GRADEBOOK).unit_fractions())
-    broken = set().union(*(e.expected_failures for e in EXAMPLES), {unit for _, _, unit in CLASSIC_BUGS})
+    broken = set().union(*(e.expected_failures for e in EXAMPLES), {mutant.unit for mutant in FAST_MUTANTS})
     assert {unit for unit, share in shares.items() if share < 1} == broken
     assert list(shares) == [unit.name for unit in all_units()]
 
@@ -160,6 +151,47 @@ def test_rubric_names_exactly_the_catalog_cases():
     assert {unit: set(cases) for unit, cases in rubric.items()} == catalog
 
 
+def test_every_mutant_edits_code_and_every_unit_has_mutants():
+    """A mutant's edit must change the code it means to (the first match is what is replaced), not a comment."""
+    notebook = nbformat.read(SOLUTIONS / NOTEBOOK, as_version=4)
+    cells = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell.source for cell in notebook.cells}
+    for mutant in MUTANTS:
+        for edit in mutant.edits:
+            text = cells[edit.file.removeprefix("cell:")] if edit.file.startswith("cell:") else (SOLUTIONS / edit.file).read_text(encoding="utf-8")
+            at = text.index(edit.old)
+            line = text[text.rfind("\n", 0, at) + 1:]
+            assert not line.lstrip().startswith("#"), f"{mutant.name} edits a comment"
+    assert len(MUTANTS) >= 80 and {m.unit for m in MUTANTS} == {unit.name for unit in all_units()}
+
+
 def test_every_unit_has_at_least_three_cases():
     thin = [unit.name for unit in all_units() if len(unit.cases) < 3]
     assert not thin
+
+
+@pytest.fixture(scope="module")
+def grader():
+    return Grader(Catalog())
+
+
+def _case(catalog, unit_name, case_name):
+    unit = next(u for u in catalog.units if u.name == unit_name)
+    index = next(i for i, c in enumerate(unit.cases) if c.name == case_name)
+    return unit, index, unit.cases[index]
+
+
+def test_a_precision_loss_is_not_blamed_on_the_dtype(grader):
+    unit, index, case = _case(grader.catalog, "softmax", "float64")
+    expected = grader.catalog.expected[unit.name, index]
+    message = grader._judge(unit, index, case, {"ok": True, "outputs": expected + 1e-7}).output
+    assert "値が違います" in message and "よくある原因" not in message and "float32 に変換" not in message
+    message = grader._judge(unit, index, case, {"ok": True, "outputs": expected.float()}).output
+    assert "dtype が違います" in message and "float32 に変換" in message
+
+
+def test_an_exception_is_shown_as_it_was_with_a_hint_only_where_it_applies(grader):
+    unit, index, case = _case(grader.catalog, "split_heads", "B=2, L=3, D=20, H=4")
+    outcome = {"ok": False, "kind": "exception", "error": "NameError", "message": "name 'torch' is not defined", "where": "<cell split_heads>:5"}
+    message = grader._judge(unit, index, case, outcome).output
+    assert "NameError: name 'torch' is not defined" in message and "import を忘れていないか" in message
+    assert case.cause not in message

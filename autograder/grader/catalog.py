@@ -1,8 +1,9 @@
 """The expected values, computed once per batch on the trusted side, and what each unit may be given.
 
 For every unit: its cases' inputs (as plain values, ready to send), the reference's outputs on
-them, and the stand-ins the unit is allowed: the modules of `autograder/standins/` it needs, as
-source text, and never the module that defines the unit's own stand-in.
+them, and the stand-ins the unit is allowed: the modules of `autograder/standins/` it needs, and
+those that may stand in for a file the submission lacks, as source text; never a module that
+holds the unit's own stand-in.
 """
 
 import ast
@@ -42,6 +43,13 @@ def standin_modules(names):
     return sorted(needed)
 
 
+def substitutable_modules(unit_name):
+    """The stand-in modules that may stand in for a student's missing file in the unit's process: every one
+    that does not hold, itself or through its imports, the unit's own stand-in."""
+    own = STANDINS.get(unit_name)
+    return {stem for stem in set(STANDINS.values()) if own is None or own not in standin_modules([n for n, s in STANDINS.items() if s == stem])}
+
+
 def _reference_target(unit):
     if unit.source["kind"] == "package":
         module = getattr(reference_package(), unit.source["module"])
@@ -74,8 +82,8 @@ class Catalog:
         return {name: STANDINS[name] for name in unit.standins}
 
     def _prepare(self, unit):
-        modules = standin_modules(unit.standins)
-        self.standin_sources[unit.name] = {stem: (STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8") for stem in modules}
+        modules = set(standin_modules(unit.standins)) | substitutable_modules(unit.name)
+        self.standin_sources[unit.name] = {stem: (STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8") for stem in sorted(modules)}
         swaps = Swaps({name: getattr(importlib.import_module(f"autograder.standins.{STANDINS[name]}"), name) for name in unit.standins})
         target = _reference_target(unit)
         for index, case in enumerate(unit.cases):

@@ -331,19 +331,34 @@ def _graded_cells(raw):
     for cell in notebook.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id is not None:
-            cells.setdefault(grade_id, []).append((cell, "\n".join(imports)))
+            cells.setdefault(grade_id, []).append((cell, _imports_used(imports, cell.source)))
         elif cell.cell_type == "code":
             imports += _imports_of(cell.source)
     return cells, None
 
 
 def _imports_of(source):
-    """The top-level import statements of a code cell, as source lines (a cell that does not parse has none)."""
+    """The top-level import statements of a code cell (a cell that does not parse has none)."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []
-    return [ast.get_source_segment(source, node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+
+
+def _imports_used(imports, source):
+    """The names of `imports` that the cell `source` uses, as import lines: Jupyter would have them bound,
+    and importing what the cell never touches (a plotting library, say) would only cost time."""
+    try:
+        used = {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
+    except (SyntaxError, ValueError):
+        return ""
+    lines = []
+    for node in imports:
+        names = [alias for alias in node.names if (alias.asname or alias.name.split(".")[0]) in used or alias.name == "*"]
+        if names:
+            lines.append(ast.unparse(type(node)(**{**{field: getattr(node, field) for field in node._fields}, "names": names})))
+    return "\n".join(lines)
 
 
 def _notebook_cell(grade_id, submission):

@@ -1,20 +1,18 @@
 """Forbidden PyTorch at run time, seen where every spelling ends: the dispatcher (advisory: in-process).
 
 While an `OperatorWatch` is active, a `TorchDispatchMode` sees each aten operator the unit's code
-makes the dispatcher run, and a global forward pre-hook sees each `nn.Module` called. The unit's
+makes the dispatcher run, and the forbidden `nn` classes' `forward` is guarded. The unit's
 forbidden operators (`F.softmax`, `torch._softmax`, `nn.Softmax()`, `F.softmin(-x)` and a reference
-stolen earlier all run `aten::_softmax`) and forbidden module classes (`MHA = nn.MultiheadAttention`
-called through `Module.__call__`) raise `ForbiddenCall` and are recorded. The table is
-`autograder.protocol.forbidden_apis`. The student's code shares this process and could remove the
-watch, so `intact()` is asked after every call; the static check on the trusted side is the rule
-that costs points whatever happens here.
+stolen earlier all run `aten::_softmax`) and forbidden classes (`MHA = nn.MultiheadAttention`
+called through `Module.__call__`: the class is the same object) raise `ForbiddenCall` and are
+recorded. The table is `autograder.protocol.forbidden_apis`. The student's code shares this
+process and could remove the watch, so `intact()` is asked after every call; the static check on
+the trusted side is the rule that costs points whatever happens here.
 """
 
 import traceback
 
 import torch
-import torch.nn.modules.module
-from torch.nn.modules.module import register_module_forward_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode_stack
 
 from autograder.protocol.forbidden_apis import operator_matches
@@ -47,21 +45,23 @@ class OperatorWatch:
         self.where = where
         self.violations = []  # Japanese: what was called, and why it may not be
         self.first_line = ""  # the student's line of the first forbidden call
-        self._mode, self._hook = None, None
+        self._mode, self._guards = None, {}
 
     def refuse(self, what, rule):
         self.violations.append(f"{what}（{rule.why}）")
         self.first_line = self.first_line or self.where(traceback.extract_stack())
         raise ForbiddenCall(f"{what} は使えません（{rule.why}）")
 
-    def _pre_hook(self, module, args):
-        for cls, rule in self.classes.items():
-            if isinstance(module, cls):
-                self.refuse(f"torch.nn.{cls.__name__}", rule)
+    def _guard(self, cls, rule):
+        def forward(module, *args, **kwargs):
+            self.refuse(f"torch.nn.{cls.__name__}", rule)
+
+        return forward
 
     def __enter__(self):
-        if self.classes:
-            self._hook = register_module_forward_pre_hook(self._pre_hook)
+        self._guards = {cls: (cls.forward, self._guard(cls, rule)) for cls, rule in self.classes.items()}
+        for cls, (_, guard) in self._guards.items():
+            cls.forward = guard
         if self.rules:
             self._mode = _Dispatch(self)
             self._mode.__enter__()
@@ -72,13 +72,10 @@ class OperatorWatch:
             mode, self._mode = self._mode, None
             if mode in _get_current_dispatch_mode_stack():
                 mode.__exit__(*exc)
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
+        for cls, (original, _) in self._guards.items():
+            cls.forward = original
 
     def intact(self):
         """Whether the watch is still in place as it was put there (the student's code could have removed it)."""
-        hooks = torch.nn.modules.module._global_forward_pre_hooks
         mode_ok = self._mode is None or _get_current_dispatch_mode_stack()[-1:] == [self._mode]
-        hook_ok = self._hook is None or hooks.get(self._hook.id) == self._pre_hook
-        return mode_ok and hook_ok
+        return mode_ok and all(cls.forward is guard for cls, (_, guard) in self._guards.items())
