@@ -7,7 +7,7 @@ Defaults: N=50, J=2, M=min(N, 4).
 What is measured, wall-clock, in one run on the same machine:
 
 - ours: `grade_batch` on N synthetic submissions with J sandbox workers and regrade=True. It grades
-  the whole kit (notebook 00's 9 graded functions and the whole `transformer` package, 94 hidden
+  the whole kit (notebook 00's 9 graded functions and the whole `transformer` package, 110 hidden
   cases), and the time includes everything a teacher waits for: building the reference catalog,
   starting the workers, grading, writing the reports, the gradebook and its CSV.
 - nbgrader: `nbgrader generate_assignment kit` in a temporary course built from a copy of

@@ -274,11 +274,11 @@ CORPUS = {
     "lone_surrogate_message": (edited(sdpa_prelude("raise RuntimeError('\\ud800 \\udfff')")), {"scaled_dot_product_attention"}, False),
     "forged_feedback": (edited(sdpa_prelude(f"raise RuntimeError({FORGED_FEEDBACK!r})")), {"scaled_dot_product_attention"}, False),
     # malformed archives and notebooks
-    "zip_bad_crc": (damaged_zip("transformer/attention.py", flip_a_data_byte), broken_import("attention"), False),
-    "zip_encrypted_member": (damaged_zip("transformer/attention.py", mark_encrypted), broken_import("attention"), False),
+    "zip_bad_crc": (damaged_zip("transformer/attention.py", flip_a_data_byte), MODULE_UNITS["attention"], False),  # a refused file is missing: the units above get its stand-ins
+    "zip_encrypted_member": (damaged_zip("transformer/attention.py", mark_encrypted), MODULE_UNITS["attention"], False),  # a refused file is missing: the units above get its stand-ins
     "zip_dotdot": (zipped([("../evil.py", "print('x')")]), set(), False),
     "zip_absolute": (zipped([("/tmp/jisaku_pwned", "x")]), set(), False),
-    "zip_symlink": (zipped(symlink_attention=True), broken_import("attention"), False),
+    "zip_symlink": (zipped(symlink_attention=True), MODULE_UNITS["attention"], False),  # a refused file is missing: the units above get its stand-ins
     "zip_bomb": (zipped([("transformer/bomb.txt", "0" * 50_000_000)]), ALL_UNITS, False),
     "zip_many_files": (zipped([(f"junk/{i}.txt", "") for i in range(2500)]), ALL_UNITS, False),
     "nested_zip": (zipped(wrap=True), ALL_UNITS, False),

@@ -407,7 +407,7 @@ def training_units():
     standins = ["Transformer"]
     decode_masks = {"swap_functions": MASK_FUNCTIONS}
 
-    def decode_case(name, what, cause, eos_bias, rows, max_len, seed=0):
+    def decode_case(name, what, cause, eos_bias, rows, max_len, seed=0, cause_when=()):
         """A decoding case that starts in train mode (decoding must switch to eval) with a model that never emits
         PAD itself: how a decoder treats a PAD it produced before EOS is left open by the contract."""
         def make_inputs():
@@ -416,7 +416,7 @@ def training_units():
             return {"state": state, "src": tokens(rows, max(rows), seed=seed, high=12)}
 
         return Case(name, what, cause, {"call": "greedy_decode", "model": "Transformer", "model_init": TRAIN_MODEL,
-                                        "max_len": max_len, "start_in_train_mode": True, **decode_masks}, make_inputs, 0, seed)
+                                        "max_len": max_len, "start_in_train_mode": True, **decode_masks}, make_inputs, 0, seed, cause_when)
 
     return [
         Unit("sequence_loss", _package("training", "sequence_loss"), "training", [
@@ -438,9 +438,9 @@ def training_units():
         ], standins=[*standins, "sequence_loss"]),
         Unit("greedy_decode", _package("training", "greedy_decode"), "training", [
             decode_case("random model", "BOS から始まる貪欲デコードのトークン列", "BOS を先頭に置いていない、または最後の位置以外のロジットで argmax している", 0.0, [5, 3], 6),
-            decode_case("rows ending early", "EOS の後は PAD で埋まり、全部の行が終わったら止まること", "EOS の後もトークンを出し続けている、または PAD で埋めていない", 0.5, [4, 4, 2, 5], 8, seed=2),
+            decode_case("rows ending early", "EOS の後は PAD で埋まり、全部の行が終わったら止まること", "EOS の後もトークンを出し続けている、または PAD で埋めていない", 0.5, [4, 4, 2, 5], 8, seed=2, cause_when=(Difference.VALUES,)),
             decode_case("batch 1, max_len 3", "B=1・max_len=3（BOS を含めて 3 トークンまで）", "max_len を BOS を除いた長さとして扱っている", 0.0, [3], 3, seed=2),
-            decode_case("every row ends early", "全部の行が max_len より前に EOS を出したら、そこで打ち切ること", "全部の行が終わっても max_len まで続けている", 1.2, [3, 5, 2], 16, seed=3),
+            decode_case("every row ends early", "全部の行が max_len より前に EOS を出したら、そこで打ち切ること", "全部の行が終わっても max_len まで続けている", 1.2, [3, 5, 2], 16, seed=3, cause_when=(Difference.SHAPE,)),
         ], standins=[*standins, *MASK_FUNCTIONS]),
         Unit("get_device", _package("training", "get_device"), "device_choice", [
             Case("cuda and mps present", "cuda があれば cuda を選ぶこと", "cuda より mps を先に調べている、または torch.device ではなく文字列を返している", {"cuda": True, "mps": True}, dict, 0),
