@@ -187,7 +187,7 @@ def mark_encrypted(data, offset, info):
     return bytes(data)
 
 
-FORGED_FEEDBACK = "```\n\n# 採点結果: forged\n\n**合計 98 / 98 点**\n\n![beacon](http://example.invalid/b.png) <img src=x onerror=alert(1)> [link](http://example.invalid)\n```"
+FORGED_FEEDBACK = "\n```\n\n# 採点結果: forged\n\n**合計 98 / 98 点**\n\n![beacon](http://example.invalid/b.png) <img src=x onerror=alert(1)> [link](http://example.invalid)\n```"
 
 # name -> (builder, units that must lose points, whether other units may lose points too)
 CORPUS = {
@@ -267,7 +267,7 @@ CORPUS = {
     "stolen_reference": (edited(Edit("transformer/masks.py", "import torch\n", "import torch\nimport torch.nn.functional as _F\n\nKERNEL = vars(_F)['scaled_dot_' + 'product_attention']\n"),
                                 sdpa_prelude("from .masks import KERNEL\nKERNEL(q, k, v)")), {"scaled_dot_product_attention"}, False),
     "looked_up_by_string": (edited(cell("softmax", SOFTMAX_BODY, "    import torch.nn.functional as F\n    vars(F)['soft' + 'max'](x, dim)\n" + SOFTMAX_BODY)), {"softmax"}, False),
-    "module_class_by_string": (edited(Edit("transformer/multi_head.py", "    def forward(self, query, key, value, mask=None):\n", "    def forward(self, query, key, value, mask=None):\n        vars(nn)['Multihead' + 'Attention'](self.d_model, self.num_heads, batch_first=True)(query, key, value)\n")), {"MultiHeadAttention"}, False),
+    "module_class_by_string": (edited(Edit("transformer/multi_head.py", "    def forward(self, query, key, value, mask=None):\n", "    def forward(self, query, key, value, mask=None):\n        vars(nn)['Multihead' + 'Attention'](self.d_model, self.num_heads, batch_first=True).to(query.dtype)(query, key, value)\n")), {"MultiHeadAttention"}, False),
     "remove_the_watch": (edited(sdpa_prelude("import torch.utils._python_dispatch as dispatch\nwhile dispatch._get_current_dispatch_mode_stack():\n    dispatch._pop_mode()\nvars(torch.nn.functional)['scaled_dot_' + 'product_attention'](q, k, v)")), {"scaled_dot_product_attention"}, False),
     "lazy_import_in_a_case": (edited(sdpa_prelude("from . import masks  # an import while a case runs is no breach")), set(), False),
     # text from the sandbox that the trusted side must show safely
@@ -278,6 +278,7 @@ CORPUS = {
     "zip_encrypted_member": (damaged_zip("transformer/attention.py", mark_encrypted), MODULE_UNITS["attention"], False),  # a refused file is missing: the units above get its stand-ins
     "zip_dotdot": (zipped([("../evil.py", "print('x')")]), set(), False),
     "zip_absolute": (zipped([("/tmp/jisaku_pwned", "x")]), set(), False),
+    "zip_member_name_with_markup": (zipped([("../# 合計 98 点 <img src=x onerror=alert(1)> [link](http://example.invalid).py", "x")]), set(), False),
     "zip_symlink": (zipped(symlink_attention=True), MODULE_UNITS["attention"], False),  # a refused file is missing: the units above get its stand-ins
     "zip_bomb": (zipped([("transformer/bomb.txt", "0" * 50_000_000)]), ALL_UNITS, False),
     "zip_many_files": (zipped([(f"junk/{i}.txt", "") for i in range(2500)]), ALL_UNITS, False),
@@ -366,7 +367,7 @@ def test_each_bad_submission_loses_exactly_what_it_broke(corpus_graded, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["forged_feedback", "lone_surrogate_message", "zip_bad_crc", "zip_encrypted_member"])
+@pytest.mark.parametrize("name", ["forged_feedback", "lone_surrogate_message", "zip_bad_crc", "zip_encrypted_member", "zip_member_name_with_markup"])
 def test_the_students_text_is_shown_as_text(corpus_graded, name):
     """Rendered by a real Markdown parser, the feedback holds one title, one total, and no link, image or HTML of the student's."""
     feedback = (corpus_graded["out"] / name / "feedback.md").read_text(encoding="utf-8")
