@@ -35,10 +35,25 @@ def run_check(*parts):
         if part in NOTEBOOK_PARTS:
             results[part] = run_notebook_tests(HERE / NOTEBOOK_PARTS[part])
     package_parts = [part for part in parts if part in PACKAGE_PARTS]
+    broken = syntax_errors()
     if package_parts:
         results.update(run_pytest(package_parts))
     _print_table(parts, results)
-    return all(outcome == "passed" for part in parts for _, outcome, _ in results[part])
+    for message in broken:
+        print(f"\n{message}")
+    return not broken and all(results[part] and all(outcome == "passed" for _, outcome, _ in results[part]) for part in parts)
+
+
+def syntax_errors():
+    """transformer/*.py の文法の誤りを、ファイル名と行番号つきの日本語で返します（なければ空）。"""
+    found = []
+    for path in sorted((HERE / "transformer").glob("*.py")):
+        try:
+            compile(path.read_bytes(), str(path), "exec")
+        except SyntaxError as error:
+            found.append(f"文法の誤り: transformer/{path.name} の {error.lineno} 行目: {error.msg}"
+                         f"\n      {(error.text or '').strip()}\n  このファイルを import するパートのテストはすべて動きません。")
+    return found
 
 
 def run_notebook_tests(notebook_path):
@@ -92,7 +107,7 @@ def run_pytest(parts):
 
 def _status(outcomes):
     if not outcomes:
-        return "テストが見つかりません"
+        return "✗ テストを読み込めません（下の文法の誤りか import の誤りを直してください）"
     if all(outcome == "passed" for _, outcome, _ in outcomes):
         return "✓"
     failures = [message for _, outcome, message in outcomes if outcome != "passed"]

@@ -56,6 +56,19 @@ def test_two_inputs_with_one_id_are_both_refused_and_named(tmp_path):
     assert all("control.zip" in r.reason and "'" in r.reason for r in refused)
 
 
+def test_a_stray_notebook_or_the_output_folder_in_a_class_folder_is_skipped_not_graded(tmp_path):
+    classroom = tmp_path / "class"
+    build_example(PERFECT, classroom / "s1")
+    _zip_of(classroom / "s1", classroom / "s2.zip")
+    (classroom / "memo.ipynb").write_text("{}")
+    (classroom / ".DS_Store").write_bytes(b"\0")
+    (classroom / "results").mkdir()
+    accepted, refused = take_in([classroom], skip=[classroom / "results"])
+    assert set(accepted) == {"s1", "s2"}
+    assert [r.path.name for r in refused] == ["memo.ipynb"] and "採点していません" in refused[0].reason
+    assert not refused[0].blocks  # a warning: grading goes on and exits 0
+
+
 def test_a_damaged_or_encrypted_member_costs_only_that_file(tmp_path):
     build_example(PERFECT, tmp_path / "src")
     path = _zip_of(tmp_path / "src", tmp_path / "s1.zip")

@@ -1,5 +1,7 @@
 """The visible tests tell right from unfinished: all pass on solutions/, all fail with 未実装 on assignments/."""
 
+import shutil
+
 import pytest
 
 from autograder.paths import ASSIGNMENTS, SOLUTIONS, load_module
@@ -54,3 +56,13 @@ def test_check_prints_a_progress_table(capsys):
     assert "masks" in table and "未実装" in table and "0/" in table
     assert _check_module(SOLUTIONS).run_check("masks") is True
     assert "✓" in capsys.readouterr().out
+
+
+def test_a_syntax_error_is_named_and_fails_the_check(tmp_path, capsys):
+    """Before: every part showed 0/0 and the check passed."""
+    shutil.copytree(SOLUTIONS, tmp_path / "kit", ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    attention = tmp_path / "kit" / "transformer" / "attention.py"
+    attention.write_text(attention.read_text(encoding="utf-8").replace("d_k = q.size(-1)", "d_k = q.size(-1", 1), encoding="utf-8")
+    assert _check_module(tmp_path / "kit").run_check("attention") is False
+    out = capsys.readouterr().out
+    assert "文法の誤り: transformer/attention.py の" in out and "行目" in out

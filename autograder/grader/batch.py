@@ -25,7 +25,7 @@ from autograder.outputs.reports import protections_lines, summary_table, write_r
 
 GRADEBOOK = "gradebook.sqlite"
 SUMMARY_PLOT = "summary.png"
-REFUSED = "refused.txt"  # the inputs not graded, and why: written anew by every run
+REFUSED = "refused.txt"  # the submissions not graded until the teacher acts, and why: written anew by every run
 FAULT_REASONS = {errno.ENOSPC: "ディスクがいっぱい", errno.EDQUOT: "ディスクの割り当てを超えた",
                  errno.EACCES: "書き込みの権限がない", errno.EROFS: "書き込めないディスク"}
 FAULT_KINDS = {ZygoteBroken: "サンドボックスが途中で止まった", MemoryError: "採点側のメモリ不足"}
@@ -35,7 +35,7 @@ def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress
     """Grade every submission not yet graded with the same content; returns the gradebook's summary rows."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    accepted, refused = take_in(paths)
+    accepted, refused = take_in(paths, skip=[out_dir])
     _report_refusals(refused, out_dir)
     gradebook = Gradebook(out_dir / GRADEBOOK)
     submissions = [_load(path, sid) for sid, path in sorted(accepted.items())]
@@ -62,10 +62,11 @@ def grader_fault(error):
 
 
 def _report_refusals(refused, out_dir):
-    lines = [refusal.line() for refusal in refused]
+    """Say what was skipped (a warning) and what was refused (the teacher must act: listed in REFUSED)."""
+    for refusal in refused:
+        print(f"{'採点しない入力' if refusal.blocks else '飛ばしたファイル'}: {refusal.line()}", file=sys.stderr)
+    lines = [refusal.line() for refusal in refused if refusal.blocks]
     (out_dir / REFUSED).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    for line in lines:
-        print(f"採点しない入力: {line}", file=sys.stderr)
     if lines:
         print(f"{len(lines)} input(s) were not graded; see {out_dir / REFUSED}.", file=sys.stderr)
 

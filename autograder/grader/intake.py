@@ -1,7 +1,8 @@
 """Which inputs are submissions, and whose: the student ids, validated and unique.
 
-A path given is a submission (a folder holding `transformer/` or a notebook, or a `.zip`), or a
-class folder whose children are submissions. A student id is the folder's name or the zip's stem;
+A path given is a submission (a folder holding `transformer/` or the graded notebook, or a `.zip`),
+or a class folder whose children are submissions; anything else in a class folder (a stray
+notebook, the output folder) is skipped and said, never graded as a student. A student id is the folder's name or the zip's stem;
 it names the student's report folder, so it must be a plain name: letters and digits of any
 script, then also `. _ - + @` and spaces, starting and ending with a letter or digit. Two inputs
 with one id (`control.zip` beside `control/`) are both refused, and neither is graded until the
@@ -22,20 +23,40 @@ STUDENT_ID = re.compile(r"\w(?:[\w.\-+@ ]{0,98}\w)?")
 class Refusal:
     path: Path
     reason: str  # Japanese, for the teacher
+    blocks: bool = True  # a submission that cannot be graded until the teacher acts (not a stray file)
 
     def line(self):
         return f"{shown_name(str(self.path))}: {self.reason}"
 
 
-def find_submissions(paths):
-    """Each path is a submission (folder or .zip), or a folder whose children are submissions."""
-    found = []
+NOTEBOOK = "00_pytorch_basics.ipynb"
+IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"}
+
+
+def is_submission_folder(path):
+    """A folder that is one student's work: it holds the package or the graded notebook."""
+    return (path / "transformer").is_dir() or (path / NOTEBOOK).is_file()
+
+
+def find_submissions(paths, skip=()):
+    """(submission paths, [Refusal] for what was skipped). Each path is a submission (a folder holding
+    `transformer/` or the notebook, or a .zip), or a class folder whose children are the submissions:
+    there, a file that is not a .zip (a stray notebook, notes) is skipped with a warning, system
+    clutter (`.DS_Store`, `__MACOSX`) silently, and so is any folder in `skip` (the output folder)."""
+    skip = {Path(p).resolve() for p in skip}
+    found, skipped = [], []
     for path in map(Path, paths):
-        if path.is_dir() and not (path / "transformer").exists() and not list(path.glob("*.ipynb")):
-            found += sorted(p for p in path.iterdir() if p.is_dir() or p.suffix == ".zip")
-        else:
+        if not path.is_dir() or is_submission_folder(path):
             found.append(path)
-    return found
+            continue
+        for child in sorted(path.iterdir()):
+            if child.name in IGNORED_NAMES or child.resolve() in skip:
+                continue
+            if child.is_dir() or child.suffix == ".zip":
+                found.append(child)
+            else:
+                skipped.append(Refusal(child, "提出物（フォルダか .zip）ではないので採点していません。", blocks=False))
+    return found, skipped
 
 
 def student_id(path):
@@ -44,10 +65,11 @@ def student_id(path):
     return name if STUDENT_ID.fullmatch(name) else None
 
 
-def take_in(paths):
-    """({student id: path}, [Refusal]) for the inputs `paths` name."""
-    by_id, refused = defaultdict(list), []
-    for path in find_submissions(paths):
+def take_in(paths, skip=()):
+    """({student id: path}, [Refusal]) for the inputs `paths` name; `skip` as for `find_submissions`."""
+    by_id = defaultdict(list)
+    submissions, refused = find_submissions(paths, skip)
+    for path in submissions:
         sid = student_id(path)
         if sid is None:
             refused.append(Refusal(path, "学生 ID として使えない名前です（英数字・かな漢字で始まり、終わる名前にしてください。"
