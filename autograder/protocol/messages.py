@@ -8,7 +8,8 @@ within a unit, one case at a time, each acknowledged before the next is sent.
     sandbox -> grader    WARM     {}                                                       torch is imported, SETUP read
     grader  -> sandbox   JOB      {"files": {path: latin-1 text}, "limits": {...}}          a submission begins
     sandbox -> grader    READY    {"isolation": [Protection values]}                       its sandbox is made
-    grader  -> sandbox   UNIT     {"unit": {...}, "start": i, "standins": {module: source}, "poisoned": [...]}
+    grader  -> sandbox   UNIT     {"unit": {...}, "standins": {name: stem}, "standin_sources": {stem: source},
+                                   "standin_homes": {name: [module, stem]}, "poisoned": [...], "cell": [source, imports] | None}
     sandbox -> grader    CONFINED {"protections": [...]}                                   the unit's process has locked itself in
     sandbox -> grader    LOADING  {"module": "transformer.x"}                              (any number, while importing)
     sandbox -> grader    LOADED   {"result": None | error result}                           the unit's code is in
@@ -20,6 +21,7 @@ within a unit, one case at a time, each acknowledged before the next is sent.
     sandbox -> grader    JOB_DONE {"clean": bool}                                          every process of the job is gone
 
     sandbox -> grader    STOPPED  {"stop": Stop, "returncode": int, "signal": int}          the unit's process ended early
+                                                                                           (Stop.FAULT: before CONFINED)
 
 What the sandbox says is checked, never trusted: a frame out of turn, for another case, or of a
 form not listed here ends the unit as a protocol violation.
