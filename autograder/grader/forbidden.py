@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 from autograder.protocol.forbidden_apis import rules_for
 
-HIDING_CALLS = {"exec": "exec", "eval": "eval", "compile": "compile", "__import__": "__import__"}
+HIDING_CALLS = {"exec", "eval", "compile", "__import__"}
 HIDDEN_MODULES = ("importlib", "autograder", "jisaku_standins")
 TORCH_INTERNALS = {"ops", "_C"}
 TORCH_SUBMODULES = {"nn", "functional", "fft", "linalg", "special", "overrides"}
 ATTRIBUTE_CALLS = {"getattr", "setattr", "delattr"}
+DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,10 @@ def find_forbidden(source, unit_name, groups, other_units=frozenset(), imports="
     """The findings in `source` for the unit `unit_name` under its forbidden `groups`, in line order.
 
     `other_units` are the unit's stand-ins: the scope does not follow into them (while this unit is
-    graded, the trusted stand-in runs in their place, and they are graded as units of their own). Unparsable source gives none: the sandbox's
-    import then reports the syntax error itself. `imports` (a notebook cell's imports from the cells
-    above it) are read as the start of the source; a finding there has line 0."""
+    graded, the trusted stand-in runs in their place, and they are graded as units of their own).
+    Unparsable source gives none: the sandbox's import then reports the syntax error itself.
+    `imports` (a notebook cell's imports from the cells above it) are read as the start of the
+    source; a finding there has line 0."""
     offset = imports.count("\n") + 1 if imports else 0
     tree = _parse(f"{imports}\n{source}" if imports else source, offset)
     if tree is None:
@@ -65,9 +67,6 @@ def find_forbidden(source, unit_name, groups, other_units=frozenset(), imports="
     for rule in rules_for(groups).values():
         found |= set(_forbidden_names(tree.body if rule.whole_file else scope, rule.names, tree))
     return sorted(found, key=lambda f: (f.line, f.what))
-
-
-DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def _definitions(tree):
