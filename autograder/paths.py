@@ -7,6 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
 ASSIGNMENTS = ROOT / "assignments"
+NOTEBOOK = "00_pytorch_basics.ipynb"  # the graded notebook: its answer cells are units, found by nbgrader grade_id
 
 
 def load_package(package_dir, module_name):

@@ -32,8 +32,9 @@ from pathlib import Path
 import torch
 
 from autograder.grader.batch import grade_batch
-from autograder.authoring.examples import EXAMPLES, NOTEBOOK, build_example
+from autograder.authoring.examples import EXAMPLES, build_example
 from autograder.authoring.nbgrader_course import ASSIGNMENT, make_course, run_nbgrader
+from autograder.paths import NOTEBOOK
 TARGET_SUBMISSIONS, TARGET_SECONDS = 50, 60.0
 
 

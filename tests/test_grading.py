@@ -11,12 +11,12 @@ import pytest
 
 from autograder.grader.batch import GRADEBOOK, SUMMARY_PLOT, grade_batch
 from autograder.outputs.gradebook import Gradebook
-from autograder.authoring.examples import EXAMPLES, NOTEBOOK, build_example
+from autograder.authoring.examples import EXAMPLES, build_example
 from autograder.authoring.mutants import FAST, MUTANTS, VARIANTS
 from autograder.grader.catalog import Catalog, load_rubric
 from autograder.grader.grading import Grader
 from autograder.grader.hidden_tests import all_units
-from autograder.paths import ASSIGNMENTS, SOLUTIONS
+from autograder.paths import ASSIGNMENTS, NOTEBOOK, SOLUTIONS
 
 # The fast subset of the grader's mutants (one student bug each; `bench/grader_mutations.py` grades them all),
 # and every correct answer in another style.

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.paths import SOLUTIONS
-
-NOTEBOOK = "00_pytorch_basics.ipynb"
+from autograder.paths import NOTEBOOK, SOLUTIONS
 
 
 @dataclass(frozen=True)

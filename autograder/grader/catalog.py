@@ -8,12 +8,13 @@ holds the unit's own stand-in.
 
 import ast
 import copy
+import functools
 import importlib
 import tomllib
 from pathlib import Path
 
 from autograder.grader.hidden_tests import all_units
-from autograder.paths import SOLUTIONS, reference_package
+from autograder.paths import NOTEBOOK, SOLUTIONS, reference_package
 from autograder.protocol import wire
 from autograder.protocol.calls import RUNNERS, Swaps, make_torch_deterministic, seed
 from autograder.protocol.messages import Op
@@ -21,7 +22,6 @@ from autograder.protocol.plain import from_plain, to_plain
 from autograder.standins import STANDINS
 
 RUBRIC = Path(__file__).with_name("rubric.toml")
-NOTEBOOK = "00_pytorch_basics.ipynb"
 STANDIN_FOLDER = Path(__file__).resolve().parent.parent / "standins"
 
 
@@ -32,7 +32,13 @@ def load_rubric(path=RUBRIC):
 
 def standin_modules(names):
     """The stand-in modules (file stems) that the stand-ins `names` need, their own relative imports included."""
-    needed, todo = set(), [STANDINS[name] for name in names]
+    return sorted(set().union(*(_module_closure(STANDINS[name]) for name in names)))
+
+
+@functools.lru_cache(maxsize=None)
+def _module_closure(stem):
+    """The stand-in module `stem` and every stand-in module it imports, directly or not (each file read once)."""
+    needed, todo = set(), [stem]
     while todo:
         stem = todo.pop()
         if stem in needed:
@@ -40,14 +46,14 @@ def standin_modules(names):
         needed.add(stem)
         tree = ast.parse((STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8"))
         todo += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module]
-    return sorted(needed)
+    return frozenset(needed)
 
 
 def substitutable_modules(unit_name):
     """The stand-in modules that may stand in for a student's missing file in the unit's process: every one
     that does not hold, itself or through its imports, the unit's own stand-in."""
     own = STANDINS.get(unit_name)
-    return {stem for stem in set(STANDINS.values()) if own is None or own not in standin_modules([n for n, s in STANDINS.items() if s == stem])}
+    return {stem for stem in set(STANDINS.values()) if own is None or own not in _module_closure(stem)}
 
 
 def _reference_target(unit):

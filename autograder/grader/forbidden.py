@@ -78,8 +78,18 @@ def _definitions(tree):
     return found
 
 
+def _walk(statements):
+    """Every node of `statements`, nested ones included."""
+    return (node for statement in statements for node in ast.walk(statement))
+
+
+def _from_torch(node):
+    """Whether `node` is a `from torch... import ...`."""
+    return isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch"
+
+
 def _names_used(statements):
-    return [n.id for statement in statements for n in ast.walk(statement) if isinstance(n, ast.Name)]
+    return [n.id for n in _walk(statements) if isinstance(n, ast.Name)]
 
 
 def _scope(tree, unit_name, other_units):
@@ -106,7 +116,7 @@ def _imports(tree):
                 modules.add(alias.asname or alias.name.split(".")[0])
                 if alias.name == "torch" or (alias.asname is None and alias.name.startswith("torch.")):
                     torch_names.add(alias.asname or "torch")
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch":
+        elif _from_torch(node):
             modules |= {alias.asname or alias.name for alias in node.names if alias.name in TORCH_SUBMODULES}
     return modules, torch_names
 
@@ -121,7 +131,7 @@ def _root(node):
 def _hiding(statements, tree):
     """Constructs that hide what runs, anywhere in `statements`."""
     modules, torch_names = _imports(tree)
-    for node in (n for statement in statements for n in ast.walk(statement)):
+    for node in _walk(statements):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             name = node.func.id
             if name in HIDING_CALLS:
@@ -152,12 +162,12 @@ def _forbidden_names(statements, names, tree):
     one or by `*`), in `from torch... import name`, or as `getattr(x, "name")`."""
     imported, star = {}, False
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch":
+        if _from_torch(node):
             for alias in node.names:
                 imported[alias.asname or alias.name] = alias.name
                 star = star or alias.name == "*"
     defined = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} | set(_definitions(tree))
-    for node in (n for statement in statements for n in ast.walk(statement)):
+    for node in _walk(statements):
         used = None
         if isinstance(node, ast.Attribute) and node.attr in names:
             used = node.attr
@@ -165,7 +175,7 @@ def _forbidden_names(statements, names, tree):
             used = imported[node.id]
         elif isinstance(node, ast.Name) and star and node.id in names and node.id not in defined:
             used = f"{node.id}（import * で取り込んだもの）"
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch":
+        elif _from_torch(node):
             used = next((alias.name for alias in node.names if alias.name in names), None)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
                 and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and node.args[1].value in names:

@@ -10,6 +10,7 @@ in a fresh process.
 """
 
 import ast
+import copy
 import functools
 import signal
 import time
@@ -17,11 +18,11 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from autograder.grader.catalog import NOTEBOOK
 from autograder.grader.compare import compare
 from autograder.grader.forbidden import find_forbidden
 from autograder.grader.hints import error_hint
 from autograder.grader.launcher import ZygoteBroken
+from autograder.paths import NOTEBOOK
 from autograder.protocol import wire
 from autograder.protocol.messages import Op, Outcome, Protection, Stop
 from autograder.protocol.text import untrusted_text
@@ -355,9 +356,10 @@ def _imports_used(imports, source):
         return ""
     lines = []
     for node in imports:
-        names = [alias for alias in node.names if (alias.asname or alias.name.split(".")[0]) in used or alias.name == "*"]
-        if names:
-            lines.append(ast.unparse(type(node)(**{**{field: getattr(node, field) for field in node._fields}, "names": names})))
+        kept = copy.copy(node)
+        kept.names = [alias for alias in node.names if (alias.asname or alias.name.split(".")[0]) in used or alias.name == "*"]
+        if kept.names:
+            lines.append(ast.unparse(kept))
     return "\n".join(lines)
 
 

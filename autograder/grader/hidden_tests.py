@@ -211,7 +211,7 @@ def mask_units():
         ]),
         Unit("make_causal_mask", _package("masks", "make_causal_mask"), "function", [
             _function_case("size 4", "下三角（対角線を含む）、形状 (1, 1, L, L)", "対角線を含めていない（diagonal がずれている）、または上三角になっている", lambda: [4], atol=0),
-            _function_case("size 1", "L=1", "形状の軸が足りない", cause_when=(Difference.SHAPE,), args=lambda: [1], atol=0),
+            _function_case("size 1", "L=1", "形状の軸が足りない", lambda: [1], atol=0, cause_when=(Difference.SHAPE,)),
             _function_case("size 6", "L=6 の bool マスク", "dtype が bool ではない", lambda: [6], atol=0, cause_when=(Difference.DTYPE,)),
         ]),
         Unit("make_decoder_mask", _package("masks", "make_decoder_mask"), "function", [

@@ -2,9 +2,10 @@
 
 A path given is a submission (a folder holding `transformer/` or the graded notebook, or a `.zip`),
 or a class folder whose children are submissions; anything else in a class folder (a stray
-notebook, the output folder) is skipped and said, never graded as a student. A student id is the folder's name or the zip's stem;
-it names the student's report folder, so it must be a plain name: letters and digits of any
-script, then also `. _ - + @` and spaces, starting and ending with a letter or digit. Two inputs
+notebook, the output folder) is skipped and said, never graded as a student. A student id is the
+folder's name or the zip's stem; it names the student's report folder, so it must be a plain
+name: letters and digits of any script, then also `. _ - + @` and spaces, starting and ending
+with a letter or digit. Two inputs
 with one id (`control.zip` beside `control/`) are both refused, and neither is graded until the
 teacher renames one: grading either would silently replace the other's results.
 """
@@ -14,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.paths import NOTEBOOK
 from autograder.protocol.text import shown_name
 
 STUDENT_ID = re.compile(r"\w(?:[\w.\-+@ ]{0,98}\w)?")
@@ -29,7 +31,6 @@ class Refusal:
         return f"{shown_name(str(self.path))}: {self.reason}"
 
 
-NOTEBOOK = "00_pytorch_basics.ipynb"
 IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"}
 
 

@@ -6,8 +6,9 @@ forbidden operators (`F.softmax`, `torch._softmax`, `nn.Softmax()`, `F.softmin(-
 stolen earlier all run `aten::_softmax`) and forbidden classes (`MHA = nn.MultiheadAttention`
 called through `Module.__call__`: the class is the same object) raise `ForbiddenCall` and are
 recorded. The table is `autograder.protocol.forbidden_apis`. The student's code shares this
-process and could remove the watch, so `intact()` is asked after every call; the static check on
-the trusted side is the rule that costs points whatever happens here.
+process and could remove the watch, so each exit checks it is still in place (`tampered` says
+when it was not); the static check on the trusted side is the rule that costs points whatever
+happens here.
 """
 
 import traceback
@@ -45,6 +46,7 @@ class OperatorWatch:
         self.where = where
         self.violations = []  # Japanese: what was called, and why it may not be
         self.first_line = ""  # the student's line of the first forbidden call
+        self.tampered = False  # the watch was no longer in place when a block under it ended
         self._mode, self._guards = None, {}
 
     def refuse(self, what, rule):
@@ -68,6 +70,7 @@ class OperatorWatch:
         return self
 
     def __exit__(self, *exc):
+        self.tampered = self.tampered or not self._in_place()
         if self._mode is not None:
             mode, self._mode = self._mode, None
             if mode in _get_current_dispatch_mode_stack():
@@ -75,7 +78,7 @@ class OperatorWatch:
         for cls, (original, _) in self._guards.items():
             cls.forward = original
 
-    def intact(self):
-        """Whether the watch is still in place as it was put there (the student's code could have removed it)."""
+    def _in_place(self):
+        """Whether the watch is still as it was put there (the student's code could have removed it)."""
         mode_ok = self._mode is None or _get_current_dispatch_mode_stack()[-1:] == [self._mode]
         return mode_ok and all(cls.forward is guard for cls, (_, guard) in self._guards.items())

@@ -54,21 +54,18 @@ def serve(requests_fd, replies_fd, request, settings, limits, code_dir, work_dir
     report = lambda module: wire.write_frame(replies_fd, {"op": Op.LOADING.value, "module": module})  # noqa: E731
     substitutes = substitutes_for(request.get("standin_homes", {}), request.get("standin_sources", {}))
     watch = StudentImportWatch(request.get("poisoned", []), report, substitutes)
-    operators, intact = OperatorWatch(rules_for(unit.get("forbidden", [])), lambda frames: student_where(frames, code_dir)), True
+    operators = OperatorWatch(rules_for(unit.get("forbidden", [])), lambda frames: student_where(frames, code_dir))
     try:
         standins = load_standins(request.get("standin_sources", {}), request.get("standins", {}))
         sys.meta_path.insert(0, watch)
         register_bare_package(code_dir)
         with operators:
-            try:
-                target = load_target(unit["source"], request.get("cell"))
-            finally:
-                intact = operators.intact()
+            target = load_target(unit["source"], request.get("cell"))
     except BaseException as error:  # the student's import failed: every case of the unit reports it
         kind = ErrorKind.FORBIDDEN if operators.violations else ErrorKind.IMPORT
         wire.write_frame(replies_fd, {"op": Op.LOADED.value, "result": error_result(kind, error, code_dir)})
         os._exit(0)
-    wire.write_frame(replies_fd, {"op": Op.LOADED.value, "result": _forbidden(operators, intact)})
+    wire.write_frame(replies_fd, {"op": Op.LOADED.value, "result": _forbidden(operators)})
     watch.report = None  # from here on, the protocol allows only one RESULT per CASE
     swaps = Swaps(standins, watch.patch_function)
     runner = RUNNERS[unit["runner"]]
@@ -81,23 +78,19 @@ def serve(requests_fd, replies_fd, request, settings, limits, code_dir, work_dir
         case = unit["cases"][index]
         inputs = from_plain(message["inputs"])
         seed(case.get("seed", 0))
-        intact = True
         try:
             with operators:
-                try:
-                    result = {"ok": True, "outputs": to_plain(runner(target, case, inputs, swaps))}
-                finally:
-                    intact = operators.intact()
+                result = {"ok": True, "outputs": to_plain(runner(target, case, inputs, swaps))}
         except BaseException as error:  # includes SystemExit and KeyboardInterrupt raised by student code
             result = error_result(ErrorKind.EXCEPTION, error, code_dir)
-        result = _forbidden(operators, intact) or result
+        result = _forbidden(operators) or result
         wire.write_frame(replies_fd, {"op": Op.RESULT.value, "index": index, "result": result})
 
 
-def _forbidden(operators, intact):
+def _forbidden(operators):
     """The failure a forbidden call, or a watch the code removed, makes of the result; None if neither."""
     if operators.violations:
         return failure(ErrorKind.FORBIDDEN, "ForbiddenCall", "、".join(sorted(set(operators.violations))), operators.first_line)
-    if not intact:
+    if operators.tampered:
         return failure(ErrorKind.FORBIDDEN, "ForbiddenCall", "禁止 API の実行時チェックが外されました")
     return None
