@@ -13,6 +13,9 @@ import pytest
 
 from autograder.outputs import gradescope
 from autograder.authoring.examples import EXAMPLES, build_example
+from autograder.grader.grading import CaseResult, SubmissionResult
+from autograder.outputs.gradescope_results import gradescope_results
+from autograder.outputs.lateness import read_lateness
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.grader.submissions import Submission
 
@@ -79,7 +82,7 @@ def test_zip_holds_the_scripts_and_the_kit_source(autograder_zip):
 
 
 def test_scripts_are_valid_bash_and_install_the_pinned_cpu_torch(tmp_path):
-    for name, text in (("setup.sh", gradescope.SETUP_SH), ("run_autograder", gradescope.RUN_AUTOGRADER)):
+    for name, text in (("setup.sh", gradescope.SETUP_SH), ("run_autograder", gradescope.run_autograder_script())):
         (tmp_path / name).write_text(text)
         subprocess.run(["bash", "-n", str(tmp_path / name)], check=True)
     assert "-c \"$SOURCE/constraints.txt\"" in gradescope.SETUP_SH
@@ -88,11 +91,96 @@ def test_scripts_are_valid_bash_and_install_the_pinned_cpu_torch(tmp_path):
     assert 'python -m autograder.outputs.gradescope run --root "$ROOT"' in gradescope.RUN_AUTOGRADER
 
 
+def test_the_hidden_visibility_option_reaches_every_run(tmp_path, monkeypatch):
+    built = gradescope.build_autograder_zip(tmp_path / "hidden.zip", "hidden")
+    with zipfile.ZipFile(built) as archive:
+        script = archive.read("run_autograder").decode()
+    assert 'run --root "$ROOT" --hidden-visibility hidden\n' in script
+    with pytest.raises(ValueError):
+        gradescope.build_autograder_zip(tmp_path / "typo.zip", "after_due")
+    seen = {}
+
+    def grade_folder(folder, hidden_visibility, lateness):
+        seen.update(visibility=hidden_visibility, lateness=lateness)
+        return {"score": 0.0, "tests": []}
+
+    monkeypatch.setattr(gradescope, "grade_folder", grade_folder)
+    _metadata(tmp_path, created_at="2026-05-01T10:00:00+09:00", due_date="2026-05-01T09:00:00+09:00")
+    assert gradescope.main(["run", "--root", str(tmp_path), "--hidden-visibility", "hidden"]) == 0
+    assert seen["visibility"] == "hidden" and seen["lateness"].late
+
+
+# --- results.json for the student ----------------------------------------------------------------
+
+WHAT = {("softmax", "last axis"): "最後の次元での softmax", ("softmax", "dim=0"): "dim=0 を指定したとき",
+        ("gelu", "range -6..6"): "GELU（erf を使う厳密な形）"}
+MISMATCH = "確かめたこと: dim=0 を指定したとき\n戻り値: 値が違います。最大の差 0.5（位置 (0, 1)、期待 0.731059、実際 0.231059）、許容 1e-05。"
+EXCEPTION = "確かめたこと: GELU（erf を使う厳密な形）\n実行中に例外が起きました: NameError: name 'erf' is not defined"
+
+
+def _result():
+    result = SubmissionResult("submission", "hash", isolation=["rlimits"], problems=["ノートブックの名前が違いました。"])
+    result.cases = [CaseResult("softmax", "last axis", 1.0, 1.0, "passed", "passed", ""),
+                    CaseResult("softmax", "dim=0", 0.0, 2.0, "failed", "mismatch", MISMATCH),
+                    CaseResult("gelu", "range -6..6", 0.0, 1.0, "failed", "exception", EXCEPTION)]
+    return result
+
+
+def _metadata(root, created_at, due_date, users=()):
+    path = root / "submission_metadata.json"
+    path.write_text(json.dumps({"created_at": created_at, "assignment": {"due_date": due_date}, "users": list(users)}), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("visibility", ["after_due_date", "hidden"])
+def test_a_hidden_case_shows_its_score_at_once_and_its_expected_values_only_when_allowed(visibility):
+    tests = gradescope_results(_result(), WHAT, visibility)["tests"]
+    mismatch, details = [t for t in tests if t["tags"] == ["softmax"] and "dim=0" in t["name"]]
+    assert (mismatch["score"], mismatch["max_score"], mismatch["status"], mismatch["visibility"]) == (0.0, 2.0, "failed", "visible")
+    assert "期待 0.731059" not in mismatch["output"] and "dim=0 を指定したとき" in mismatch["output"]
+    assert details["output"] == MISMATCH and details["visibility"] == visibility and details["max_score"] == 0.0
+    exception = next(t for t in tests if t["tags"] == ["gelu"])
+    assert exception["output"] == EXCEPTION and exception["visibility"] == "visible"  # the student's own error holds no expected value
+    assert sum(t["score"] for t in tests) == 1.0 and sum(t["max_score"] for t in tests) == 4.0
+
+
+def test_visible_shows_every_output_at_once_under_japanese_names():
+    results = gradescope_results(_result(), WHAT, "visible")
+    assert [t["name"] for t in results["tests"]] == [f"{unit}: {what}" for (unit, _), what in WHAT.items()]
+    assert [t["output"] for t in results["tests"]] == ["", MISMATCH, EXCEPTION]
+    assert {t["visibility"] for t in results["tests"]} == {"visible"} and results["stdout_visibility"] == "hidden"
+
+
+def test_the_top_level_output_summarises_the_submission_never_the_isolation():
+    output = gradescope_results(_result(), WHAT)["output"]
+    assert "合計 1 / 4 点" in output and "すべてのケースに合格したユニット: 0 / 2" in output
+    assert "softmax（✗ 1 ケース失敗）" in output and "gelu（✗ 1 ケース失敗）" in output and "テスト一覧" in output
+    assert "締め切り" in output and "ノートブックの名前が違いました。" in output
+    assert "隔離" not in output and "rlimit" not in output
+
+
+def test_lateness_comes_from_the_submission_metadata(tmp_path):
+    late = read_lateness(_metadata(tmp_path, "2026-05-01T11:15:30+09:00", "2026-05-01T09:00:00+09:00"))
+    results = gradescope_results(_result(), WHAT, lateness=late)
+    assert results["extra_data"]["late"] is True and results["extra_data"]["seconds_late"] == 2 * 3600 + 15 * 60 + 30
+    assert "2 時間 15 分遅れて提出されました" in results["output"] and "2026-05-01 09:00+09:00" in results["output"]
+    on_time = read_lateness(_metadata(tmp_path, "2026-04-30T23:59:00+00:00", "2026-05-01T09:00:00+09:00"))
+    assert not on_time.late and "遅れて" not in gradescope_results(_result(), WHAT, lateness=on_time)["output"]
+    extended = read_lateness(_metadata(tmp_path, "2026-05-02T10:00:00+09:00", "2026-05-01T09:00:00+09:00",
+                                       [{"name": "学生", "assignment": {"due_date": "2026-05-03T09:00:00+09:00"}}]))
+    assert not extended.late  # the student's own (extended) due date counts
+    for text in ("", "{", '{"created_at": "yesterday"}', '{"created_at": "2026-05-01T10:00:00", "assignment": {"due_date": "2026-05-01T09:00:00+09:00"}}'):
+        (tmp_path / "submission_metadata.json").write_text(text, encoding="utf-8")
+        assert read_lateness(tmp_path / "submission_metadata.json") is None, text
+    assert read_lateness(tmp_path / "missing.json") is None
+    assert "late" not in gradescope_results(_result(), WHAT)["extra_data"]
+
+
 # --- run() --------------------------------------------------------------------------------------
 
 
 def test_grader_failure_still_writes_a_zero_result(tmp_path, monkeypatch):
-    def explode(folder, hide=()):
+    def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(gradescope, "grade_folder", explode)
@@ -147,3 +235,4 @@ def test_empty_submission_scores_zero_without_raising(tmp_path):
     assert results["score"] == 0 and results["max_score"] > 0
     assert all(test["status"] == "failed" and test["score"] == 0 for test in results["tests"])
     assert any("提出にありません" in test["output"] for test in results["tests"])
+    assert f"合計 0 / {results['max_score']:g} 点" in results["output"] and "隔離" not in results["output"]

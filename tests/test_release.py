@@ -1,16 +1,16 @@
 """The release: assignments/ is exactly what `jisaku release` makes of solutions/, and the bundle leaks nothing."""
 
 import filecmp
-import re
 import zipfile
 
 import nbformat
 import pytest
+from leaks import REGION, substantial
+from packaging.requirements import Requirement
 
-from autograder.paths import ASSIGNMENTS, SOLUTIONS
+from autograder.paths import ASSIGNMENTS, ROOT, SOLUTIONS
 from autograder.authoring.release import build_bundle, enclosing_name, release, stub_python
 
-REGION = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
 
 
 @pytest.fixture(scope="module")
@@ -79,21 +79,16 @@ def test_student_notebooks_keep_valid_nbgrader_metadata(fresh_release):
                 assert "BEGIN SOLUTION" not in cell.source and "BEGIN HIDDEN TESTS" not in cell.source
 
 
-def _substantial(line):
-    code = line.strip()
-    return len(code) >= 24 and not code.startswith("#")
-
-
 def _regions():
     """(file name, [substantial lines]) for every solution and hidden-test region in solutions/."""
     texts = [(p.name, p.read_text(encoding="utf-8")) for p in SOLUTIONS.rglob("*.py")]
     texts += [(p.name, cell.source) for p in SOLUTIONS.glob("*.ipynb") for cell in nbformat.read(p, as_version=4).cells]
-    return [(name, [l.strip() for l in m.group(2).splitlines() if _substantial(l)])
+    return [(name, [l.strip() for l in m.group(2).splitlines() if substantial(l)])
             for name, text in texts for m in REGION.finditer(text + "\n")]
 
 
 def _normalized_lines(text):
-    return [line.strip() for line in text.replace("\\n", "\n").splitlines() if _substantial(line)]
+    return [line.strip() for line in text.replace("\\n", "\n").splitlines() if substantial(line)]
 
 
 def test_student_bundle_holds_no_solution_and_no_hidden_test(tmp_path):
@@ -124,6 +119,20 @@ def test_bundle_is_deterministic(tmp_path):
     assert first == second
 
 
-def test_student_requirements_pin_torch():
-    requirements = (ASSIGNMENTS / "requirements.txt").read_text(encoding="utf-8")
-    assert "torch==2.13.0" in requirements.splitlines()
+def _requirements(path):
+    return [Requirement(line) for line in path.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+
+
+def test_student_requirements_are_ranges_that_keep_the_graders_pins_and_include_jupyter():
+    """Before: torch==2.13.0 exactly (Colab's torch replaced by a CUDA download) and no Jupyter at all."""
+    pins = {Requirement(line).name.lower(): Requirement(line) for line in (ROOT / "constraints.txt").read_text().splitlines()
+            if line and not line.startswith("#")}
+    requirements = _requirements(ASSIGNMENTS / "requirements.txt")
+    names = {requirement.name.lower() for requirement in requirements}
+    assert {"torch", "notebook", "pytest", "matplotlib-fontja"} <= names
+    for requirement in requirements:
+        assert requirement.specifier and not any(spec.operator == "==" for spec in requirement.specifier), requirement
+        pinned = next(iter(pins[requirement.name.lower()].specifier)).version
+        assert requirement.specifier.contains(pinned), f"{requirement} excludes the grader's {pinned}"
+    torch_range = next(r for r in requirements if r.name == "torch").specifier
+    assert torch_range.contains("2.4.0") and torch_range.contains("2.13.0"), "an installed torch (Colab's) must be kept"

@@ -1,68 +1,141 @@
-"""The visible tests tell right from unfinished: all pass on solutions/, all fail with 未実装 on assignments/."""
+"""The student's self-check and visible tests, run as a student runs them (`python check.py`, `pytest`).
 
-import shutil
+Each check runs in its own process in a copy of the bundle, as on a student's machine. One copy
+carries several independent mistakes at once (a part half done, a forbidden call, a raw PyTorch
+error, a bug under a composite unit, an endless loop), so that one run shows how each is told.
+"""
+
+import re
+import subprocess
+import sys
 
 import pytest
+from bundle_copies import edit_function, skeleton_bundle, solved_bundle
 
-from autograder.paths import ASSIGNMENTS, SOLUTIONS, load_module
+
+def run(folder, *args):
+    """(exit code, stdout) of a command of the bundle, run with the kit's Python in `folder`."""
+    done = subprocess.run([sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stdout
 
 
-def _check_module(folder):
-    return load_module(folder / "check.py", f"check_{folder.name}")
+def table_row(out, part):
+    return next(line for line in out.splitlines() if line.split() and line.split()[0] == part)
 
 
 @pytest.fixture(scope="module")
-def package_results():
-    return {
-        folder.name: _check_module(folder).run_pytest(_check_module(folder).PACKAGE_PARTS)
-        for folder in (SOLUTIONS, ASSIGNMENTS)
-    }
+def skeleton_check(tmp_path_factory):
+    return run(skeleton_bundle(tmp_path_factory.mktemp("b") / "kit"), "check.py")
 
 
-def test_every_part_has_visible_tests(package_results):
-    for part, outcomes in package_results["solutions"].items():
-        assert len(outcomes) >= 3, f"part {part} has {len(outcomes)} visible tests"
+@pytest.fixture(scope="module")
+def solved_check(tmp_path_factory):
+    return run(solved_bundle(tmp_path_factory.mktemp("b") / "kit"), "check.py")
 
 
-def test_visible_tests_pass_on_the_solutions(package_results):
-    failures = [(part, name, message) for part, outcomes in package_results["solutions"].items()
-                for name, outcome, message in outcomes if outcome != "passed"]
-    assert not failures, failures[:3]
+@pytest.fixture(scope="module")
+def mistakes_check(tmp_path_factory):
+    """A finished bundle with five unrelated mistakes, each in its own part."""
+    kit = solved_bundle(tmp_path_factory.mktemp("b") / "kit")
+    for name in ("make_causal_mask", "make_decoder_mask"):  # masks half done
+        edit_function(kit / "transformer" / "masks.py", name, f'raise NotImplementedError("未実装: {name}")')
+    edit_function(kit / "transformer" / "attention.py", "scaled_dot_product_attention",  # passes every visible test
+                  "import torch.nn.functional as F\nunused = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)")
+    edit_function(kit / "transformer" / "positional.py", "forward", "x.transpose(1, 2).view(-1)")  # a raw PyTorch error
+    edit_function(kit / "transformer" / "training.py", "greedy_decode", "while True:\n    pass")  # never returns
+    return run(kit, "check.py")
 
 
-def test_visible_tests_fail_with_mijissou_on_the_skeleton(package_results):
-    for part, outcomes in package_results["assignments"].items():
-        assert [name for name, _, _ in outcomes] == [name for name, _, _ in package_results["solutions"][part]]
-        for name, outcome, message in outcomes:
-            assert outcome == "failed", f"{part}::{name} passes on the skeleton, so it cannot tell anything"
-            assert "未実装" in message, f"{part}::{name} fails for another reason: {message[:200]}"
+def test_the_skeleton_shows_every_part_unwritten_with_no_points(skeleton_check):
+    code, out = skeleton_check
+    assert code == 1
+    for part in ("basics", "masks", "attention", "multi_head", "positional", "layers", "transformer", "training"):
+        row = table_row(out, part)
+        assert "未実装" in row and re.search(r"\s0/\d+ 点", row), row
+    assert re.search(r"合計\s+0/110 点", out)
 
 
-@pytest.mark.parametrize("folder", [SOLUTIONS, ASSIGNMENTS], ids=["solutions", "assignments"])
-def test_notebook_test_cells_tell_solution_from_skeleton(folder):
-    check = _check_module(folder)
-    outcomes = check.run_notebook_tests(folder / "00_pytorch_basics.ipynb")
-    assert len(outcomes) >= 9
-    for grade_id, outcome, message in outcomes:
-        if folder == SOLUTIONS:
-            assert outcome == "passed", f"{grade_id}: {message}"
-        else:
-            assert outcome == "failed" and "未実装" in message, f"{grade_id}: {outcome} {message[:200]}"
+def test_the_finished_bundle_passes_with_full_points(solved_check):
+    code, out = solved_check
+    assert code == 0, out
+    assert "✗" not in out and re.search(r"合計\s+110/110 点", out)
+    assert "9/9" in table_row(out, "basics"), "notebook 00's checks run with the rest"
 
 
-def test_check_prints_a_progress_table(capsys):
-    assert _check_module(ASSIGNMENTS).run_check("masks") is False
-    table = capsys.readouterr().out
-    assert "masks" in table and "未実装" in table and "0/" in table
-    assert _check_module(SOLUTIONS).run_check("masks") is True
-    assert "✓" in capsys.readouterr().out
+def test_a_half_done_part_says_how_many_are_unwritten_and_that_the_rest_is_right(mistakes_check):
+    """Before: `masks 4/12 ✗ 失敗あり` with nothing listed."""
+    _, out = mistakes_check
+    row = table_row(out, "masks")
+    assert "4/12（残り 8 は未実装）" in row and "途中" in row and "✗" not in row
 
 
-def test_a_syntax_error_is_named_and_fails_the_check(tmp_path, capsys):
-    """Before: every part showed 0/0 and the check passed."""
-    shutil.copytree(SOLUTIONS, tmp_path / "kit", ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
-    attention = tmp_path / "kit" / "transformer" / "attention.py"
+def test_a_forbidden_call_that_passes_the_visible_tests_is_flagged_with_the_graders_message(mistakes_check):
+    """Before: `attention 14/14 ✓`, then 0 in grading."""
+    _, out = mistakes_check
+    row = table_row(out, "attention")
+    assert "14/14" in row and "使えない API" in row
+    assert "scaled_dot_product_attention のコードに、この課題では使えないものがあります（このユニットは 0 点です）" in out
+    assert re.search(r"transformer/attention\.py の \d+ 行目: scaled_dot_product_attention（使えない API: ", out)
+
+
+def test_a_raw_pytorch_error_is_shown_short_with_the_students_line_and_a_japanese_hint(mistakes_check):
+    _, out = mistakes_check
+    assert "view size is not compatible" in out
+    assert re.search(r"場所: transformer/positional\.py の \d+ 行目: x\.transpose\(1, 2\)\.view\(-1\)", out)
+    assert "ヒント: 連続でない（transpose した）テンソルに view を使っています" in out
+    assert "Traceback" not in out and "site-packages" not in out
+
+
+def test_a_unit_failing_under_a_broken_part_names_that_part_first(mistakes_check):
+    """Transformer's visible tests fail because PositionalEncoding (a part it uses) is broken: say so first."""
+    _, out = mistakes_check
+    block = out[out.index("[transformer] Transformer"):]
+    assert block.splitlines()[1].strip().startswith("先に PositionalEncoding")
+
+
+def test_an_endless_loop_is_cut_with_a_japanese_message_and_its_line(mistakes_check):
+    """Before: check.py hung silently."""
+    code, out = mistakes_check
+    assert code == 1
+    assert "時間切れ" in table_row(out, "training")
+    assert "無限ループの可能性" in out and re.search(r"止まっていた場所: transformer/training\.py の \d+ 行目: while True", out)
+
+
+def test_a_syntax_error_is_named_with_its_file_and_line_and_fails_the_check(tmp_path):
+    """Before: every part showed `0/0 テストが見つかりません` and the exit code was 0."""
+    kit = solved_bundle(tmp_path / "kit")
+    attention = kit / "transformer" / "attention.py"
     attention.write_text(attention.read_text(encoding="utf-8").replace("d_k = q.size(-1)", "d_k = q.size(-1", 1), encoding="utf-8")
-    assert _check_module(tmp_path / "kit").run_check("attention") is False
-    out = capsys.readouterr().out
-    assert "文法の誤り: transformer/attention.py の" in out and "行目" in out
+    code, out = run(kit, "check.py", "attention")
+    assert code == 1
+    assert "文法の誤り" in out and re.search(r"場所: transformer/attention\.py の \d+ 行目: d_k = q\.size\(-1", out)
+
+
+def test_plain_pytest_runs_notebook_00_too_and_stays_short_on_the_skeleton(tmp_path):
+    """Before: plain pytest never ran notebook 00 and printed about 4,000 lines of tensor dumps on the skeleton."""
+    code, out = run(skeleton_bundle(tmp_path / "kit"), "-m", "pytest")
+    assert code == 1
+    assert "tests/test_basics.py::test_notebook_cell[softmax]" in out
+    assert re.search(r"\b\d+ failed\b", out)
+    assert "tensor(" not in out and len(out.splitlines()) < 600, f"{len(out.splitlines())} lines"
+    assert "未実装: make_padding_mask（まだ書かれていません）" in out
+
+
+def test_submit_builds_a_zip_of_exactly_the_graded_files_read_back_by_the_graders_reader(tmp_path):
+    kit = solved_bundle(tmp_path / "kit")
+    (kit / "transformer" / "notes.txt").write_text("メモ", encoding="utf-8")
+    code, out = run(kit, "check.py", "--submit", "24A1234")
+    assert code == 0, out
+    import zipfile
+    with zipfile.ZipFile(kit / "24A1234.zip") as archive:
+        names = sorted(archive.namelist())
+    expected = sorted([f"transformer/{p.name}" for p in (kit / "transformer").glob("*.py")] + ["00_pytorch_basics.ipynb"])
+    assert names == expected
+    assert "採点と同じ読み方で読めることを確かめました" in out and re.search(r"合計\s+110/110 点", out)
+
+
+def test_submit_refuses_an_id_the_grader_would_refuse(tmp_path):
+    kit = skeleton_bundle(tmp_path / "kit")
+    code, out = run(kit, "check.py", "--submit", "../x")
+    assert code == 1 and "学籍番号として使えない名前です" in out
+    assert not list(kit.glob("*.zip")) and not list(tmp_path.glob("*.zip"))

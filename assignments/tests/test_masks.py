@@ -15,6 +15,7 @@ POLARITY = "マスクの向きが逆になっている。約束は True = 見て
 # --- make_padding_mask -------------------------------------------------------
 
 
+@pytest.mark.unit("make_padding_mask")
 def test_padding_mask_is_bool_with_shape_B_1_1_L():
     """(B, L) のトークンから (B, 1, 1, L) の bool マスクができること。"""
     tokens = torch.tensor([[5, 6, 7, 0, 0], [8, 9, 0, 0, 0]])  # B=2, L=5
@@ -23,6 +24,7 @@ def test_padding_mask_is_bool_with_shape_B_1_1_L():
     check(mask.dtype == torch.bool, what="パディングマスクの dtype", problem=f"bool ではなく {mask.dtype} です。", cause="比較（tokens != pad_idx）の結果をそのまま使わず、数値に変換している。")
 
 
+@pytest.mark.unit("make_padding_mask")
 def test_padding_mask_is_true_exactly_on_real_tokens():
     """PAD ではない位置だけが True になること（手で書いた正解表と比べます）。"""
     tokens = torch.tensor([[5, 6, 7, 0, 0], [8, 9, 0, 0, 0]])
@@ -31,6 +33,7 @@ def test_padding_mask_is_true_exactly_on_real_tokens():
     check_tensor(make_padding_mask(tokens), expected, what="パディングマスクの値", cause=POLARITY, mistakes=mistakes)
 
 
+@pytest.mark.unit("make_padding_mask")
 def test_padding_mask_uses_the_pad_idx_argument():
     """pad_idx を指定したら、その ID を PAD として扱うこと。"""
     tokens = torch.tensor([[4, 0, 9, 9], [9, 3, 4, 9]])
@@ -38,6 +41,7 @@ def test_padding_mask_uses_the_pad_idx_argument():
     check_tensor(make_padding_mask(tokens, pad_idx=9), expected, what="pad_idx=9 のパディングマスク", cause="pad_idx 引数を使わず 0 を決め打ちしている。")
 
 
+@pytest.mark.unit("make_padding_mask")
 def test_padding_mask_marks_every_non_pad_token_for_random_tokens():
     """性質: ランダムなトークンでも、mask[b, 0, 0, j] は「tokens[b, j] が PAD でない」と同じであること。"""
     tokens = torch.randint(0, 3, (3, 7))
@@ -48,6 +52,7 @@ def test_padding_mask_marks_every_non_pad_token_for_random_tokens():
 # --- make_causal_mask --------------------------------------------------------
 
 
+@pytest.mark.unit("make_causal_mask")
 def test_causal_mask_is_bool_with_shape_1_1_L_L():
     """make_causal_mask(L) が (1, 1, L, L) の bool マスクを返すこと。"""
     mask = make_causal_mask(6)
@@ -55,6 +60,7 @@ def test_causal_mask_is_bool_with_shape_1_1_L_L():
     check(mask.dtype == torch.bool, what="因果マスクの dtype", problem=f"bool ではなく {mask.dtype} です。", cause="torch.ones(..., dtype=torch.bool) を使っていない。")
 
 
+@pytest.mark.unit("make_causal_mask")
 def test_causal_mask_is_lower_triangular_including_the_diagonal():
     """位置 i のクエリが位置 0..i（自分自身を含む）のキーだけを見られること。"""
     expected = torch.tensor(
@@ -77,6 +83,7 @@ def test_causal_mask_is_lower_triangular_including_the_diagonal():
     check_tensor(mask, expected, what="因果マスク（L=4）の値", cause=cause, mistakes=mistakes)
 
 
+@pytest.mark.unit("make_causal_mask")
 def test_causal_mask_lets_every_position_see_itself_and_only_the_past():
     """性質: どの長さでも、mask[i, j] が True になるのは j <= i のときだけであること。"""
     for size in (1, 3, 7):
@@ -84,6 +91,7 @@ def test_causal_mask_lets_every_position_see_itself_and_only_the_past():
         check_tensor(make_causal_mask(size), expected, what=f"因果マスク（L={size}）の値", cause="未来（j > i）を見せている、または自分自身（j = i）を隠している。")
 
 
+@pytest.mark.unit("make_causal_mask")
 def test_causal_mask_is_made_on_the_requested_device():
     """device 引数で指定したデバイスにマスクを作ること（ここでは中身のない 'meta' デバイスで確かめます）。"""
     mask = make_causal_mask(3, device="meta")
@@ -98,6 +106,7 @@ def test_causal_mask_is_made_on_the_requested_device():
 # --- make_decoder_mask -------------------------------------------------------
 
 
+@pytest.mark.unit("make_decoder_mask")
 def test_decoder_mask_has_shape_B_1_L_L():
     """(B, L) のデコーダ入力から (B, 1, L, L) の bool マスクができること。"""
     tgt = torch.tensor([[1, 5, 6, 0], [1, 7, 0, 0], [1, 3, 4, 5]])  # B=3, L=4
@@ -106,6 +115,7 @@ def test_decoder_mask_has_shape_B_1_L_L():
     check(mask.dtype == torch.bool, what="デコーダマスクの dtype", problem=f"bool ではなく {mask.dtype} です。", cause="& ではなく * や + で組み合わせている。")
 
 
+@pytest.mark.unit("make_decoder_mask")
 def test_decoder_mask_hides_both_padding_and_the_future():
     """PAD でもなく未来でもないキーだけが True になること（手で書いた正解表と比べます）。"""
     tgt = torch.tensor([[1, 5, 0], [1, 6, 7]])
@@ -119,6 +129,7 @@ def test_decoder_mask_hides_both_padding_and_the_future():
     check_tensor(make_decoder_mask(tgt), expected, what="デコーダマスクの値", cause=cause)
 
 
+@pytest.mark.unit("make_decoder_mask")
 def test_decoder_mask_is_padding_and_causal_for_random_tokens():
     """性質: mask[b, 0, i, j] は「tgt[b, j] が PAD でない かつ j <= i」と同じであること。"""
     tgt = torch.randint(0, 4, (2, 6))
@@ -129,6 +140,7 @@ def test_decoder_mask_is_padding_and_causal_for_random_tokens():
     check_tensor(make_decoder_mask(tgt), expected, what="ランダムなトークンのデコーダマスク", cause="PAD の判定をクエリ側（行）でしている。PAD かどうかはキー側（列）で判定します。" + uses("make_padding_mask", "make_causal_mask"))
 
 
+@pytest.mark.unit("make_decoder_mask")
 def test_decoder_mask_is_made_on_the_device_of_tgt():
     """tgt と同じデバイスにマスクを作ること（'meta' デバイスで確かめます）。"""
     tgt = torch.ones(2, 3, dtype=torch.long, device="meta")

@@ -48,6 +48,7 @@ def loss_by_hand(model, src, tgt):
 # --- sequence_loss -----------------------------------------------------------
 
 
+@pytest.mark.unit("sequence_loss")
 def test_sequence_loss_gives_criterion_flattened_logits_and_targets():
     """criterion に (B·(T-1), V) のロジットと (B·(T-1),) の正解が渡ること。"""
     model = small_model(dropout=0.0)
@@ -63,6 +64,7 @@ def test_sequence_loss_gives_criterion_flattened_logits_and_targets():
     check(seen.get("target") == (15,), what="criterion に渡した正解の形状", problem=f"期待 (15,)、実際 {seen.get('target')}。", cause="正解 tgt[:, 1:] を reshape(-1) していない。")
 
 
+@pytest.mark.unit("sequence_loss")
 def test_sequence_loss_is_next_token_cross_entropy_with_teacher_forcing():
     """損失が「入力 tgt[:, :-1]・正解 tgt[:, 1:]・PAD を無視した交差エントロピー」と一致すること。"""
     model = small_model(dropout=0.0)
@@ -73,6 +75,7 @@ def test_sequence_loss_is_next_token_cross_entropy_with_teacher_forcing():
     check_tensor(loss, loss_by_hand(model, src, tgt), what="sequence_loss の値", cause=cause)
 
 
+@pytest.mark.unit("sequence_loss")
 def test_sequence_loss_keeps_the_graph_for_backward():
     """性質: 戻り値から backward でき、モデルのパラメータに勾配が届くこと。"""
     model = small_model(dropout=0.0)
@@ -86,6 +89,7 @@ def test_sequence_loss_keeps_the_graph_for_backward():
 # --- train_one_epoch ---------------------------------------------------------
 
 
+@pytest.mark.unit("train_one_epoch")
 def test_train_one_epoch_returns_a_float():
     """train_one_epoch がバッチの損失の平均を Python の float で返すこと。"""
     model = small_model()
@@ -93,6 +97,7 @@ def test_train_one_epoch_returns_a_float():
     check(isinstance(loss, float), what="train_one_epoch の戻り値", problem=f"float ではなく {type(loss).__name__} です。", cause="loss.item() ではなく loss（テンソル）を集めている。")
 
 
+@pytest.mark.unit("train_one_epoch")
 def test_train_one_epoch_switches_to_training_mode():
     """model.eval() の状態から呼んでも、順伝播は学習モードで行われること（dropout が効く）。"""
     model = small_model()
@@ -103,6 +108,7 @@ def test_train_one_epoch_switches_to_training_mode():
     check(modes and all(modes), what="順伝播のときの model.training", problem="評価モードのまま学習しています。", cause="train_one_epoch の最初で model.train() を呼んでいない。")
 
 
+@pytest.mark.unit("train_one_epoch")
 def test_train_one_epoch_returns_the_mean_of_the_batch_losses():
     """戻り値が、各バッチの損失（criterion の値）の平均であること。"""
     model = small_model()
@@ -119,6 +125,7 @@ def test_train_one_epoch_returns_the_mean_of_the_batch_losses():
     check_float(loss, sum(seen) / len(seen), what="平均損失", cause="最後のバッチの損失だけを返している、または合計を返している。")
 
 
+@pytest.mark.unit("train_one_epoch")
 def test_train_one_epoch_zeroes_the_gradients_before_each_backward():
     """同じバッチを 2 回学習したあとの勾配が、1 バッチ分の勾配と同じこと（たまっていない）。"""
     model = small_model(dropout=0.0)
@@ -131,6 +138,7 @@ def test_train_one_epoch_zeroes_the_gradients_before_each_backward():
         check_tensor(p.grad, q.grad, what=f"{name} の勾配", atol=1e-6, cause="zero_grad を忘れて勾配がたまっている。")
 
 
+@pytest.mark.unit("train_one_epoch")
 def test_train_one_epoch_steps_the_scheduler_once_per_batch():
     """scheduler を渡したら、バッチごとに 1 回 step すること。"""
     model = small_model()
@@ -140,6 +148,7 @@ def test_train_one_epoch_steps_the_scheduler_once_per_batch():
     check(scheduler.last_epoch == len(batches()), what="scheduler.step() を呼んだ回数", problem=f"期待 {len(batches())} 回（バッチごと）、実際 {scheduler.last_epoch} 回。", cause="scheduler.step() をバッチごとに呼んでいない（エポックの最後に 1 回だけ、など）。")
 
 
+@pytest.mark.unit("train_one_epoch")
 def test_train_one_epoch_clips_the_gradient_norm():
     """max_grad_norm を渡したら、勾配全体のノルムがその値以下に切り詰められていること。"""
     model = small_model(dropout=0.0)
@@ -148,6 +157,7 @@ def test_train_one_epoch_clips_the_gradient_norm():
     check(norm <= 1e-3 * (1 + 1e-4), what="学習後の勾配のノルム", problem=f"{norm:.3g} で、上限 1e-3 を超えています。", cause="torch.nn.utils.clip_grad_norm_ を backward の後・optimizer.step() の前に呼んでいない。")
 
 
+@pytest.mark.unit("train_one_epoch")
 def test_train_one_epoch_changes_the_parameters():
     """性質: 1 エポック学習すると、パラメータが更新されること。"""
     model = small_model()
@@ -159,6 +169,7 @@ def test_train_one_epoch_changes_the_parameters():
 # --- evaluate ----------------------------------------------------------------
 
 
+@pytest.mark.unit("evaluate")
 def test_evaluate_returns_the_mean_loss_over_batches():
     """evaluate がバッチごとの損失（dropout なし）の平均を float で返すこと。"""
     model = small_model()
@@ -170,6 +181,7 @@ def test_evaluate_returns_the_mean_loss_over_batches():
     check_float(loss, expected, what="evaluate の平均損失", cause="model.eval() を呼んでいない（dropout が効いたまま）、または平均の取り方が違う。" + uses("sequence_loss"))
 
 
+@pytest.mark.unit("evaluate")
 def test_evaluate_runs_in_eval_mode_without_gradients():
     """evaluate の中でモデルが model.training == False、かつ勾配の記録なし（torch.no_grad()）で呼ばれること。"""
     model = small_model()
@@ -182,6 +194,7 @@ def test_evaluate_runs_in_eval_mode_without_gradients():
     check(all(not grad for _, grad in seen), what="evaluate 中の勾配の記録", problem="torch.is_grad_enabled() が True でした。", cause="torch.no_grad() の中で計算していない（メモリと時間の無駄になります）。")
 
 
+@pytest.mark.unit("evaluate")
 def test_evaluate_leaves_the_parameters_unchanged():
     """性質: evaluate の前後でパラメータがまったく同じで、勾配も作られないこと。"""
     model = small_model()
@@ -200,6 +213,7 @@ def decode_source():
     return torch.tensor([[3, 4, 5, 6, 0], [7, 8, 0, 0, 0], [9, 10, 11, 3, 4]])
 
 
+@pytest.mark.unit("greedy_decode")
 def test_greedy_decode_returns_long_tokens_starting_with_bos():
     """戻り値が (B, L ≤ max_len) の LongTensor で、どの行も BOS から始まること。"""
     model = small_model(dropout=0.0, seed=4)
@@ -209,6 +223,7 @@ def test_greedy_decode_returns_long_tokens_starting_with_bos():
     check_tensor(decoded[:, 0], torch.full((3,), BOS_IDX), what="最初の列", cause="ys を BOS で始めていない（torch.full((B, 1), bos_idx)）。")
 
 
+@pytest.mark.unit("greedy_decode")
 def test_greedy_decode_picks_the_argmax_of_the_model_at_every_step():
     """各ステップのトークンが、それまでの列を入れたときのモデルの argmax（EOS の後は PAD）であること。"""
     model = small_model(dropout=0.0, seed=4)
@@ -224,6 +239,7 @@ def test_greedy_decode_picks_the_argmax_of_the_model_at_every_step():
             check_tensor(decoded[:, t], expected, what=f"{t} 番目に選んだトークン", cause="最後の位置（hidden[:, -1]）ではなく最初の位置を使っている、output_projection を通していない、argmax の軸が違う（dim=-1）、または EOS の後に PAD 以外を足している。" + uses("Transformer.encode", "Transformer.decode"))
 
 
+@pytest.mark.unit("greedy_decode")
 def test_greedy_decode_puts_only_pad_after_eos_and_stops_when_all_rows_end():
     """EOS しか出さないモデルでは [BOS, EOS] の 2 トークンで止まること。EOS の後は PAD だけ。"""
     model = small_model(dropout=0.0)
@@ -236,6 +252,7 @@ def test_greedy_decode_puts_only_pad_after_eos_and_stops_when_all_rows_end():
     check_tensor(decoded, expected, what="EOS しか出さないモデルの出力", cause="すべての行が EOS を出しても止まらない、または EOS の後も PAD 以外を足している。")
 
 
+@pytest.mark.unit("greedy_decode")
 def test_greedy_decode_stops_at_max_len():
     """EOS を出さないモデルでは、ちょうど max_len トークン（BOS を含む）で止まること。"""
     model = small_model(dropout=0.0)
@@ -261,6 +278,7 @@ def fake_devices(monkeypatch, cuda, mps):
     [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")],
     ids=["cuda-first", "mps-when-no-cuda", "cpu-otherwise"],
 )
+@pytest.mark.unit("get_device")
 def test_get_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
     """使えるデバイスの組み合わせごとに、cuda → mps → cpu の順で選ぶこと（使えるかどうかは偽装します）。"""
     fake_devices(monkeypatch, cuda, mps)

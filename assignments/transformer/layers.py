@@ -23,12 +23,12 @@ class FeedForward(nn.Module):
 
     def forward(self, x):
         """引数: x は (B, L, d_model)。戻り値: (B, L, d_model)。"""
-        # TODO: 上のコメントと docstring の約束どおりに実装してください。
+        # TODO: docstring の約束どおりに実装してください。
         raise NotImplementedError("未実装: FeedForward.forward")
 
 
 class EncoderLayer(nn.Module):
-    """エンコーダ 1 層: 自己注意と全結合。各サブ層の後に dropout → 残差 → LayerNorm。
+    """エンコーダ 1 層: セルフアテンションと全結合。各サブ層の後に dropout → 残差 → LayerNorm。
 
     x = norm1(x + dropout1(self_attn(x, x, x, src_mask)))
     x = norm2(x + dropout2(feed_forward(x)))
@@ -46,12 +46,12 @@ class EncoderLayer(nn.Module):
     def forward(self, x, src_mask=None):
         """引数: x は (B, S, d_model)、src_mask は (B, 1, 1, S) のパディングマスク。戻り値: (B, S, d_model)。"""
         # ヒント: 上の 2 つの式をそのまま書きます。self_attn は (出力, 重み) を返すので [0] を使います。
-        # TODO: 上のコメントと docstring の約束どおりに実装してください。
+        # TODO: docstring の約束どおりに実装してください。
         raise NotImplementedError("未実装: EncoderLayer.forward")
 
 
 class DecoderLayer(nn.Module):
-    """デコーダ 1 層: マスク付き自己注意、エンコーダ出力への注意（cross-attention）、全結合。
+    """デコーダ 1 層: マスク付きセルフアテンション、エンコーダ出力へのアテンション（クロスアテンション）、全結合。
 
     x = norm1(x + dropout1(self_attn(x, x, x, tgt_mask)))
     x = norm2(x + dropout2(cross_attn(x, memory, memory, src_mask)))
@@ -74,11 +74,11 @@ class DecoderLayer(nn.Module):
         """引数:
             x: (B, T, d_model) のデコーダ側の入力
             memory: (B, S, d_model) のエンコーダ出力
-            src_mask: (B, 1, 1, S) のソース側パディングマスク（cross-attention 用）
-            tgt_mask: (B, 1, T, T) のデコーダマスク（自己注意用）
+            src_mask: (B, 1, 1, S) のソース側パディングマスク（クロスアテンション 用）
+            tgt_mask: (B, 1, T, T) のデコーダマスク（セルフアテンション用）
         戻り値: (B, T, d_model)
         """
-        # ヒント: 自己注意には tgt_mask、cross-attention には src_mask を使います。
-        # cross-attention のクエリは x、キーとバリューは memory です。
-        # TODO: 上のコメントと docstring の約束どおりに実装してください。
+        # ヒント: セルフアテンションには tgt_mask、クロスアテンション には src_mask を使います。
+        # クロスアテンション のクエリは x、キーとバリューは memory です。
+        # TODO: docstring の約束どおりに実装してください。
         raise NotImplementedError("未実装: DecoderLayer.forward")

@@ -1,4 +1,4 @@
-"""注意（attention）のマスク。
+"""アテンション（attention）のマスク。
 
 約束: マスクは bool のテンソルで、**True = 注目してよい（見てよい）**、False = 見てはいけない。
 形状は (B, H, Lq, Lk) にブロードキャストできる形にします。
@@ -21,7 +21,7 @@ def make_padding_mask(tokens, pad_idx=PAD_IDX):
     # 手順:
     # 1. tokens != pad_idx で (B, L) の bool を作る
     # 2. ヘッドとクエリの軸を足して (B, 1, 1, L) にする（キーの軸が最後）
-    # TODO: 上のコメントと docstring の約束どおりに実装してください。
+    # TODO: docstring の約束どおりに実装してください。
     raise NotImplementedError("未実装: make_padding_mask")
 
 
@@ -37,12 +37,12 @@ def make_causal_mask(size, device=None):
     # 手順:
     # 1. torch.ones(size, size, dtype=torch.bool, device=device) の下三角（torch.tril）を取る
     # 2. 先頭に 2 つ軸を足して (1, 1, L, L) にする
-    # TODO: 上のコメントと docstring の約束どおりに実装してください。
+    # TODO: docstring の約束どおりに実装してください。
     raise NotImplementedError("未実装: make_causal_mask")
 
 
 def make_decoder_mask(tgt, pad_idx=PAD_IDX):
-    """デコーダの自己注意用マスク: PAD ではなく、かつ未来でもないキーだけが True。
+    """デコーダのセルフアテンション用マスク: PAD ではなく、かつ未来でもないキーだけが True。
 
     引数:
         tgt: (B, L) のデコーダ入力トークン
@@ -51,5 +51,5 @@ def make_decoder_mask(tgt, pad_idx=PAD_IDX):
         (B, 1, L, L) の bool テンソル
     """
     # ヒント: 上の 2 つの関数の結果を & で組み合わせます（1 行で書けます）。
-    # TODO: 上のコメントと docstring の約束どおりに実装してください。
+    # TODO: docstring の約束どおりに実装してください。
     raise NotImplementedError("未実装: make_decoder_mask")

@@ -1,4 +1,4 @@
-"""マルチヘッド注意（Multi-Head Attention）。"""
+"""マルチヘッドアテンション（Multi-Head Attention）。"""
 
 import torch.nn as nn
 
@@ -6,7 +6,7 @@ from .attention import scaled_dot_product_attention
 
 
 class MultiHeadAttention(nn.Module):
-    """h 個のヘッドで並列に注意を計算し、連結して出力射影 W_o に通します。
+    """h 個のヘッドで並列にアテンションを計算し、連結して出力射影 W_o に通します。
 
     ``nn.MultiheadAttention(d_model, num_heads, batch_first=True)`` と同じ関数です
     （重みをコピーし、dropout=0 のとき）。
@@ -14,7 +14,7 @@ class MultiHeadAttention(nn.Module):
     引数:
         d_model: 埋め込みの次元（num_heads で割り切れること）
         num_heads: ヘッドの数 h。各ヘッドの次元は d_k = d_model // num_heads です。
-        dropout: 注意の重みに適用する dropout の確率
+        dropout: アテンションの重みに適用する dropout の確率
     """
 
     def __init__(self, d_model, num_heads, dropout=0.0):
@@ -44,5 +44,5 @@ class MultiHeadAttention(nn.Module):
         # 3. scaled_dot_product_attention(q, k, v, mask, dropout=self.dropout) を呼ぶ
         # 4. 出力を transpose(1, 2) で (B, Lq, H, d_k) に戻し、contiguous() してから (B, Lq, d_model) に view する
         # 5. W_o に通し、重みと一緒に返す
-        # TODO: 上のコメントと docstring の約束どおりに実装してください。
+        # TODO: docstring の約束どおりに実装してください。
         raise NotImplementedError("未実装: MultiHeadAttention.forward")

@@ -23,7 +23,7 @@ def sinusoidal_encoding(max_len, d_model):
     # 2. 周波数 1 / 10000^(2i / d_model) を i = 0..d_model/2-1 について (d_model/2,) で作る
     # 3. 偶数列 [:, 0::2] に sin(pos * 周波数)、奇数列 [:, 1::2] に cos(pos * 周波数) を入れる
     # 4. float32 にして返す
-    # TODO: 上のコメントと docstring の約束どおりに実装してください。
+    # TODO: docstring の約束どおりに実装してください。
     raise NotImplementedError("未実装: sinusoidal_encoding")
 
 
@@ -41,5 +41,5 @@ class PositionalEncoding(nn.Module):
     def forward(self, x):
         """引数: x は (B, L, d_model)。戻り値: dropout(x + pe[:, :L])、形状 (B, L, d_model)。"""
         # ヒント: pe を系列長 L で切り取ってから足します（1〜2 行）。
-        # TODO: 上のコメントと docstring の約束どおりに実装してください。
+        # TODO: docstring の約束どおりに実装してください。
         raise NotImplementedError("未実装: PositionalEncoding.forward")

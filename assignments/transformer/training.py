@@ -8,7 +8,7 @@ from .masks import make_decoder_mask, make_padding_mask
 
 def get_device():
     """使えるデバイスを cuda → mps → cpu の順に選んで返します。"""
-    # TODO: 上のコメントと docstring の約束どおりに実装してください。
+    # TODO: docstring の約束どおりに実装してください。
     raise NotImplementedError("未実装: get_device")
 
 
@@ -26,7 +26,7 @@ def sequence_loss(model, src, tgt, criterion):
     # 1. tgt_input = tgt[:, :-1]、tgt_output = tgt[:, 1:]
     # 2. logits = model(src, tgt_input) は (B, T-1, V)
     # 3. logits を (B·(T-1), V)、tgt_output を (B·(T-1),) に reshape して criterion に渡す
-    # TODO: 上のコメントと docstring の約束どおりに実装してください。
+    # TODO: docstring の約束どおりに実装してください。
     raise NotImplementedError("未実装: sequence_loss")
 
 
@@ -49,14 +49,14 @@ def train_one_epoch(model, loader, optimizer, criterion, device=None, scheduler=
     # 2. 各バッチについて: デバイスへ送る → sequence_loss → zero_grad → backward
     #    →（max_grad_norm があれば）勾配クリップ → optimizer.step() →（scheduler があれば）scheduler.step()
     # 3. loss.item() を集めて平均を返す
-    # TODO: 上のコメントと docstring の約束どおりに実装してください。
+    # TODO: docstring の約束どおりに実装してください。
     raise NotImplementedError("未実装: train_one_epoch")
 
 
 def evaluate(model, loader, criterion, device=None):
     """評価モード・勾配なしで、バッチごとの損失の平均を float で返します。パラメータは変えません。"""
     # ヒント: model.eval() と torch.no_grad() を使い、損失の計算は sequence_loss に任せます。
-    # TODO: 上のコメントと docstring の約束どおりに実装してください。
+    # TODO: docstring の約束どおりに実装してください。
     raise NotImplementedError("未実装: evaluate")
 
 
@@ -78,5 +78,5 @@ def greedy_decode(model, src, max_len, bos_idx=BOS_IDX, eos_idx=EOS_IDX):
     #    decode → 最後の位置の出力を output_projection → argmax で次のトークン
     # 3. すでに EOS を出した行の次のトークンは PAD にする
     # 4. 全部の行が EOS を出したら止める
-    # TODO: 上のコメントと docstring の約束どおりに実装してください。
+    # TODO: docstring の約束どおりに実装してください。
     raise NotImplementedError("未実装: greedy_decode")

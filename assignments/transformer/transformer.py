@@ -21,7 +21,7 @@ class Encoder(nn.Module):
 
     def forward(self, x, src_mask=None):
         """引数: x は (B, S, d_model)、src_mask は (B, 1, 1, S)。戻り値: (B, S, d_model)。"""
-        # TODO: 上のコメントと docstring の約束どおりに実装してください。
+        # TODO: docstring の約束どおりに実装してください。
         raise NotImplementedError("未実装: Encoder.forward")
 
 
@@ -35,7 +35,7 @@ class Decoder(nn.Module):
 
     def forward(self, x, memory, src_mask=None, tgt_mask=None):
         """引数: x は (B, T, d_model)、memory は (B, S, d_model)、マスクは DecoderLayer と同じ。戻り値: (B, T, d_model)。"""
-        # TODO: 上のコメントと docstring の約束どおりに実装してください。
+        # TODO: docstring の約束どおりに実装してください。
         raise NotImplementedError("未実装: Decoder.forward")
 
 
@@ -88,7 +88,7 @@ class Transformer(nn.Module):
     def encode(self, src, src_mask):
         """引数: src は (B, S) のトークン、src_mask は (B, 1, 1, S)。戻り値: memory (B, S, d_model)。"""
         # ヒント: 埋め込み → √d_model 倍 → 位置エンコーディング → エンコーダ。
-        # TODO: 上のコメントと docstring の約束どおりに実装してください。
+        # TODO: docstring の約束どおりに実装してください。
         raise NotImplementedError("未実装: Transformer.encode")
 
     def decode(self, tgt, memory, src_mask, tgt_mask):
@@ -96,7 +96,7 @@ class Transformer(nn.Module):
 
         戻り値: デコーダの出力 (B, T, d_model)（output_projection を通す前）。
         """
-        # TODO: 上のコメントと docstring の約束どおりに実装してください。
+        # TODO: docstring の約束どおりに実装してください。
         raise NotImplementedError("未実装: Transformer.decode")
 
     def forward(self, src, tgt):
@@ -104,5 +104,5 @@ class Transformer(nn.Module):
         # 手順:
         # 1. src からパディングマスク、tgt からデコーダマスクを作る（pad_idx は self.pad_idx）
         # 2. encode → decode → output_projection
-        # TODO: 上のコメントと docstring の約束どおりに実装してください。
+        # TODO: docstring の約束どおりに実装してください。
         raise NotImplementedError("未実装: Transformer.forward")

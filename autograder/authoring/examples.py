@@ -53,7 +53,7 @@ EXAMPLES = [
     ),
     Example(
         "bug_softmax_axis",
-        "注意の softmax をクエリの軸で取っている",
+        "アテンションの softmax をクエリの軸で取っている",
         (Edit("transformer/attention.py", "torch.softmax(scores, dim=-1)", "torch.softmax(scores, dim=-2)"),),
         frozenset({"scaled_dot_product_attention"}),
     ),

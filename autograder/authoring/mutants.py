@@ -203,7 +203,7 @@ VARIANTS = [
         Edit(PKG + "attention.py", "    out = weights @ v  #", "    out = torch.einsum(\"...qk,...kd->...qd\", weights, v)  #"))),
     Example("large_negative_mask", "-inf ではなく -1e9 で埋め、マスクした重みを 0 に戻す", (
         Edit(PKG + "attention.py", 'scores = scores.masked_fill(~mask, float("-inf"))', "scores = scores.masked_fill(~mask, -1e9)"),)),
-    Example("fused_qkv", "自己注意のときは Q・K・V の射影を 1 回の行列積で計算する", (
+    Example("fused_qkv", "セルフアテンションのときは Q・K・V の射影を 1 回の行列積で計算する", (
         Edit(PKG + "multi_head.py", "import torch.nn as nn\n", "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"),
         Edit(PKG + "multi_head.py", "        q = self.W_q(query).view(B, Lq, H, d_k).transpose(1, 2)  # (B, Lq, D) -> (B, H, Lq, d_k)\n"
                                     "        k = self.W_k(key).view(B, Lk, H, d_k).transpose(1, 2)  # (B, Lk, D) -> (B, H, Lk, d_k)\n"

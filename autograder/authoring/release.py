@@ -4,9 +4,18 @@
   `raise NotImplementedError("未実装: <name>")`, through nbgrader's own region replacement.
 - `.ipynb` files: nbgrader's generate_assignment preprocessors (without its database): answers
   cleared, hidden tests removed, cells locked, checksums computed, outputs cleared.
-- `requirements.txt`: the student's minimal install, pinned from `constraints.txt`.
+- points: every notebook heading `### 課題 N: `name(...)`（K 点）` and every graded test cell's
+  nbgrader points are set from the rubric before the notebook is processed (and in the source
+  notebook too, when the rubric changed them).
+- generated for the bundle: `README.md` (`bundle_readme.py`), `requirements.txt` (ranges, so an
+  installed torch is kept: the grader keeps its exact pins in `constraints.txt`), `tests/units.json`
+  (each graded unit's part, points, forbidden groups and stand-ins, for `check.py`), and
+  `tests/from_grader/`: byte-for-byte copies of the grader's modules the self-check shares with
+  grading (the forbidden-API table and static check, the error hints, the submission reader).
 - everything else is copied byte for byte.
 """
+
+import json
 
 import re
 import shutil
@@ -25,12 +34,40 @@ from nbgrader.preprocessors import (
     LockCells,
 )
 
+from autograder.authoring.bundle_readme import bundle_readme
+from autograder.authoring.parts import part_of, parts_table
+from autograder.grader.hidden_tests import all_units
+from autograder.grader.rubric import applied_points, load_rubric
 from autograder.paths import ASSIGNMENTS, ROOT, SOLUTIONS
 
 NAME_PLACEHOLDER = "__JISAKU_UNIT_NAME__"
-PYTHON_STUB = f'# TODO: 上のコメントと docstring の約束どおりに実装してください。\nraise NotImplementedError("未実装: {NAME_PLACEHOLDER}")'
+PYTHON_STUB = f'# TODO: docstring の約束どおりに実装してください。\nraise NotImplementedError("未実装: {NAME_PLACEHOLDER}")'
 NOTEBOOK_STUB = '# TODO: 上の説明のとおりに実装してください。\nraise NotImplementedError("未実装です")'
-STUDENT_REQUIREMENTS = ["torch", "numpy", "matplotlib", "matplotlib-fontja", "tqdm", "pytest"]
+PYTHON_RANGE = ("3.10", "3.13")  # the student bundle's; tests/test_bundle.py checks its code and resolution on each
+TESTED_WITH = "Python 3.11、torch 2.13.0（CPU）、Linux"
+STUDENT_REQUIREMENTS = {  # ranges, not pins: an installed torch (Colab's, a CUDA build) is kept
+    "torch": ">=2.2,<3",
+    "numpy": ">=1.26",
+    "matplotlib": ">=3.8",
+    "matplotlib-fontja": ">=1.0",
+    "tqdm": ">=4.66",
+    "pytest": ">=8",
+    "notebook": ">=7",
+}
+BUNDLED_GRADER_FILES = [  # the grader's own modules the self-check runs (standard library only, Python 3.10+)
+    "autograder/__init__.py",
+    "autograder/paths.py",
+    "autograder/protocol/__init__.py",
+    "autograder/protocol/forbidden_apis.py",
+    "autograder/protocol/text.py",
+    "autograder/grader/forbidden.py",
+    "autograder/grader/hints.py",
+    "autograder/grader/intake.py",
+    "autograder/grader/submissions.py",
+]
+FROM_GRADER = Path("tests/from_grader")
+UNITS_FILE = Path("tests/units.json")
+HEADING = re.compile(r"^(### 課題 \d+: `(\w+)\(.*?\)`)（[\d.]+ 点）", re.MULTILINE)
 SKIPPED_NAMES = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 BUNDLE_FOLDER = "jisaku-transformer"
@@ -63,6 +100,42 @@ def enclosing_name(lines, index):
     return ".".join(reversed(names))
 
 
+def graded_units(rubric_path=None):
+    """Each graded unit as plain data for the bundle: name, part, source, points, forbidden groups, stand-ins."""
+    units = all_units()
+    points = applied_points(load_rubric(rubric_path) if rubric_path else load_rubric(), units)
+    return [{"name": unit.name, "part": part_of(unit.source), "source": unit.source,
+             "points": _whole(sum(points[unit.name, case.name] for case in unit.cases)),
+             "forbidden": list(unit.forbidden), "standins": list(unit.standins)} for unit in units]
+
+
+def _whole(number):
+    """3.0 as 3 (how points read in a heading, nbgrader's metadata and JSON); 2.5 stays 2.5."""
+    return int(number) if float(number).is_integer() else number
+
+
+def apply_points(notebook, points):
+    """Set each exercise heading's `（K 点）` and each graded test cell's nbgrader points from `points` (unit -> points)."""
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown":
+            cell.source = HEADING.sub(lambda match: f"{match.group(1)}（{points[match.group(2)]:g} 点）", cell.source)
+        elif meta.get("grade"):
+            meta["points"] = points[meta["grade_id"].removeprefix("test_")]
+    return notebook
+
+
+def _with_points(path, points):
+    """The notebook at `path` with the rubric's points; the source in solutions/ is rewritten too when they
+    changed, so that the teacher's copy never shows other points than the students'."""
+    notebook = nbformat.read(path, as_version=4)
+    before = nbformat.writes(notebook)
+    apply_points(notebook, points)
+    if nbformat.writes(notebook) != before:
+        nbformat.write(notebook, path)
+    return notebook
+
+
 def student_notebook(notebook):
     """Apply nbgrader's generate_assignment steps that need no database to a notebook node."""
     resources = {}
@@ -82,15 +155,13 @@ def student_notebook(notebook):
     return notebook
 
 
-def student_requirements(constraints=ROOT / "constraints.txt"):
-    """The pinned lines of `constraints.txt` for the packages a student installs."""
-    pins = {}
-    for line in constraints.read_text().splitlines():
-        name, _, version = line.partition("==")
-        if version:
-            pins[name.lower()] = line
-    lines = [pins[name] for name in STUDENT_REQUIREMENTS]
-    return "# 学生用の最小限のインストール: pip install -r requirements.txt\n" + "\n".join(lines) + "\n"
+def student_requirements():
+    """The student's requirements.txt: the packages a student installs, as ranges."""
+    low, high = PYTHON_RANGE
+    lines = [f"{name}{spec}" for name, spec in STUDENT_REQUIREMENTS.items()]
+    return (f"# 学生用のインストール（Python {low}〜{high}）: pip install -r requirements.txt\n"
+            "# torch は範囲で指定しています: すでに入っている torch（Colab の GPU 版など）はそのまま使われます。\n"
+            + "\n".join(lines) + "\n")
 
 
 def release(source=SOLUTIONS, target=ASSIGNMENTS):
@@ -98,6 +169,8 @@ def release(source=SOLUTIONS, target=ASSIGNMENTS):
     source, target = Path(source), Path(target)
     if target.exists():
         shutil.rmtree(target)
+    units = graded_units()
+    points = {unit["name"]: unit["points"] for unit in units}
     written = []
     for path in _source_files(source):
         relative = path.relative_to(source)
@@ -106,12 +179,20 @@ def release(source=SOLUTIONS, target=ASSIGNMENTS):
         if path.suffix == ".py":
             destination.write_text(stub_python(path.read_text(encoding="utf-8")), encoding="utf-8")
         elif path.suffix == ".ipynb":
-            nbformat.write(student_notebook(nbformat.read(path, as_version=4)), destination)
+            nbformat.write(student_notebook(_with_points(path, points)), destination)
         else:
             shutil.copyfile(path, destination)
         written.append(relative)
-    (target / "requirements.txt").write_text(student_requirements(), encoding="utf-8")
-    written.append(Path("requirements.txt"))
+    generated = {
+        Path("README.md"): bundle_readme(units, PYTHON_RANGE, TESTED_WITH, STUDENT_REQUIREMENTS),
+        Path("requirements.txt"): student_requirements(),
+        UNITS_FILE: json.dumps({"parts": parts_table(), "units": units}, ensure_ascii=False, indent=1) + "\n",
+        **{FROM_GRADER / name: (ROOT / name).read_text(encoding="utf-8") for name in BUNDLED_GRADER_FILES},
+    }
+    for relative, text in generated.items():
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        (target / relative).write_text(text, encoding="utf-8")
+        written.append(relative)
     return sorted(written)
 
 

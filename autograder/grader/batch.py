@@ -1,4 +1,5 @@
-"""Grade a batch: N sandbox workers, a progress bar, reports per submission, the gradebook and its CSV.
+"""Grade a batch: N sandbox workers, a progress bar, reports per submission, the gradebook, its CSV and the
+per-student grade exports (`outputs/exports.py`).
 
 Every step of one submission (reading it, grading it, writing its reports, recording it) fails
 for that submission alone: it is recorded as a grader fault with a Japanese message that says so
@@ -16,10 +17,15 @@ from tqdm.auto import tqdm
 
 from autograder.grader.catalog import Catalog
 from autograder.grader.grading import Grader, Limits
-from autograder.grader.intake import take_in
+from autograder.grader.hidden_tests import all_units
+from autograder.grader.intake import Refusal, take_in
 from autograder.grader.launcher import SandboxPool, ZygoteBroken
+from autograder.grader.rescore import rescore_stored
+from autograder.grader.rubric import RUBRIC, applied_points, load_rubric
 from autograder.grader.submissions import Submission, load_submission
+from autograder.outputs.exports import write_exports
 from autograder.outputs.gradebook import Gradebook
+from autograder.outputs.html_report import write_report
 from autograder.outputs.plots import plot_batch
 from autograder.outputs.reports import protections_lines, summary_table, write_reports
 
@@ -29,30 +35,56 @@ REFUSED = "refused.txt"  # the submissions not graded until the teacher acts, an
 FAULT_REASONS = {errno.ENOSPC: "ディスクがいっぱい", errno.EDQUOT: "ディスクの割り当てを超えた",
                  errno.EACCES: "書き込みの権限がない", errno.EROFS: "書き込めないディスク"}
 FAULT_KINDS = {ZygoteBroken: "サンドボックスが途中で止まった", MemoryError: "採点側のメモリ不足"}
+NOT_RESCORED = ("配点が変わりましたが、保存された結果からは採点し直せません（前の版の採点キットで採点された結果です）。"
+                "この学生の提出物も渡して、もう一度 jisaku grade を実行してください。")
 
 
-def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress=True, unsandboxed=False):
-    """Grade every submission not yet graded with the same content; returns the gradebook's summary rows."""
+def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress=True, unsandboxed=False, roster=None,
+                rubric=RUBRIC):
+    """Grade every submission not yet graded with the same content; returns the gradebook's summary rows.
+    `roster` (an intake.Roster) maps LMS ids and names to student ids. The rubric at `rubric` is checked
+    first (RubricError); every stored result scored under other points is re-scored (`rescore.py`)."""
+    rubric_table = load_rubric(rubric)  # before anything else: a rubric with a problem grades nothing
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    accepted, refused = take_in(paths, skip=[out_dir])
-    _report_refusals(refused, out_dir)
+    accepted, refused = take_in(paths, skip=[out_dir], roster=roster)
     gradebook = Gradebook(out_dir / GRADEBOOK)
     submissions = [_load(path, sid) for sid, path in sorted(accepted.items())]
+    _report_problems(submissions)
     todo = [s for s in submissions if regrade or gradebook.graded_hash(s.student_id) != s.content_hash]
+    again, not_regraded = _rescore(gradebook, rubric_table, submissions, todo, out_dir)
+    todo += again
+    _report_refusals(refused + not_regraded, out_dir)
     if todo:
         with SandboxPool(min(jobs, len(todo)), unsandboxed) as pool:  # the zygotes warm up while the catalog is built
-            grader = Grader(Catalog(), limits)
+            grader = Grader(Catalog(rubric=rubric_table), limits)
             _grade_all(grader, pool, todo, gradebook, out_dir, progress)
     gradebook.export_csv(out_dir / "gradebook.csv")
+    write_exports(gradebook, out_dir)
     if gradebook.score_fractions():
         try:
             plot_batch(gradebook, out_dir / SUMMARY_PLOT)
         except Exception:  # a picture must never cost a graded batch its gradebook
             traceback.print_exc()
+        try:  # the teacher's HTML report, with the similarity of this run's submissions (all read above, graded or not)
+            write_report(gradebook, out_dir, submissions)
+        except Exception:  # nor must the report
+            traceback.print_exc()
     rows = gradebook.rows()
     gradebook.close()
     return rows
+
+
+def _rescore(gradebook, rubric_table, submissions, todo, out_dir):
+    """Re-score every stored result scored under other points than `rubric_table`'s, except those in `todo`; returns
+    (the submissions to grade again instead, a Refusal for each such result whose submission is not an input)."""
+    rescored, left = rescore_stored(gradebook, applied_points(rubric_table, all_units()), out_dir, skip={s.student_id for s in todo})
+    if rescored:
+        print(f"配点が変わったため、{len(rescored)} 件の結果を保存済みの結果から採点し直しました（コードは実行していません）。"
+              f" / re-scored {len(rescored)} stored result(s) under the new rubric.", file=sys.stderr)
+    again = [s for s in submissions if s.student_id in left]
+    inputs = {s.student_id for s in submissions}
+    return again, [Refusal(out_dir / student, NOT_RESCORED) for student in left if student not in inputs]
 
 
 def grader_fault(error):
@@ -69,6 +101,14 @@ def _report_refusals(refused, out_dir):
     (out_dir / REFUSED).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     if lines:
         print(f"{len(lines)} input(s) were not graded; see {out_dir / REFUSED}.", file=sys.stderr)
+
+
+def _report_problems(submissions):
+    """Say, for the teacher, what each submission's feedback will say about the submission as a whole
+    (a renamed notebook, nothing to grade, a damaged member)."""
+    for submission in submissions:
+        for problem in submission.problems:
+            print(f"提出物の注意: {submission.student_id}: {problem}", file=sys.stderr)
 
 
 def read_refusals(out_dir):

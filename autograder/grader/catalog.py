@@ -10,10 +10,10 @@ import ast
 import copy
 import functools
 import importlib
-import tomllib
 from pathlib import Path
 
 from autograder.grader.hidden_tests import all_units
+from autograder.grader.rubric import applied_points, check_rubric, fingerprint, load_rubric
 from autograder.paths import NOTEBOOK, SOLUTIONS, reference_package
 from autograder.protocol import wire
 from autograder.protocol.calls import RUNNERS, Swaps, make_torch_deterministic, seed
@@ -21,13 +21,7 @@ from autograder.protocol.messages import Op
 from autograder.protocol.plain import from_plain, to_plain
 from autograder.standins import STANDINS
 
-RUBRIC = Path(__file__).with_name("rubric.toml")
 STANDIN_FOLDER = Path(__file__).resolve().parent.parent / "standins"
-
-
-def load_rubric(path=RUBRIC):
-    """unit -> {case name -> points}, from the teacher-editable rubric file."""
-    return tomllib.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def standin_modules(names):
@@ -66,11 +60,20 @@ def _reference_target(unit):
 
 
 class Catalog:
-    """Every unit with its cases, their inputs (plain values), the reference's outputs and the unit's stand-ins."""
+    """Every unit with its cases, their inputs (plain values), the reference's outputs and the unit's stand-ins.
+
+    `rubric` (unit -> {case -> points}, checked here) defaults to the kit's rubric.toml; `rubric_fingerprint`
+    identifies the points applied, which every result is scored under.
+    """
 
     def __init__(self, units=None, rubric=None):
         self.units = units or all_units()
-        self.rubric = rubric or load_rubric()
+        if rubric is None:
+            rubric = load_rubric(units=self.units)
+        else:
+            check_rubric(rubric, self.units)
+        self.applied_points = applied_points(rubric, self.units)
+        self.rubric_fingerprint = fingerprint(self.applied_points)
         self.case_frames = {}  # (unit name, case index) -> the CASE message, encoded once for every submission
         self.expected = {}  # (unit name, case index) -> plain outputs
         self.standin_sources = {}  # unit name -> {module stem: source}
@@ -81,7 +84,7 @@ class Catalog:
             self._prepare(unit)
 
     def points(self, unit, case):
-        return float(self.rubric.get(unit.name, {}).get(case.name, 1))
+        return self.applied_points[unit.name, case.name]
 
     def standin_names(self, unit):
         """stand-in name -> module stem, for the unit's request."""

@@ -25,6 +25,7 @@ TORCH_INTERNALS = {"ops", "_C"}
 TORCH_SUBMODULES = {"nn", "functional", "fft", "linalg", "special", "overrides"}
 ATTRIBUTE_CALLS = {"getattr", "setattr", "delattr"}
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+MAX_FINDINGS_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,15 @@ class Finding:
 
     def __str__(self):
         return f"{self.line} 行目: {self.what}" if self.line > 0 else f"上のセルの import: {self.what}"
+
+
+def forbidden_message(unit_name, source, findings):
+    """The Japanese message for a unit whose code has `findings`: the grader's feedback and the students'
+    self-check both say this. `source` is the unit's source as the catalog gives it
+    (`{"kind": "package", "module": "attention", ...}` or `{"kind": "notebook", "name": "softmax"}`)."""
+    where = f"transformer/{source['module']}.py" if source["kind"] == "package" else f"セル {source['name']}"
+    lines = "\n".join(f"- {where} の {finding}" for finding in findings[:MAX_FINDINGS_SHOWN])
+    return f"{unit_name} のコードに、この課題では使えないものがあります（このユニットは 0 点です）。\n{lines}"
 
 
 @functools.lru_cache(maxsize=64)
@@ -65,7 +75,7 @@ def find_forbidden(source, unit_name, groups, other_units=frozenset(), imports="
     scope = _scope(tree, unit_name, other_units - {unit_name})
     found = set(_hiding(scope, tree))
     for rule in rules_for(groups).values():
-        found |= set(_forbidden_names(tree.body if rule.whole_file else scope, rule.names, tree))
+        found |= set(_forbidden_names(tree.body if rule.whole_file else scope, rule, tree))
     return sorted(found, key=lambda f: (f.line, f.what))
 
 
@@ -157,7 +167,7 @@ def _hiding(statements, tree):
             yield Finding(node.lineno, f"torch.{node.attr}（PyTorch の内部 API）")
 
 
-def _forbidden_names(statements, names, tree):
+def _forbidden_names(statements, rule, tree):
     """Uses of the rule's names in `statements`: as attributes, as names imported from torch (one by
     one or by `*`), in `from torch... import name`, or as `getattr(x, "name")`."""
     imported, star = {}, False
@@ -167,6 +177,7 @@ def _forbidden_names(statements, names, tree):
                 imported[alias.asname or alias.name] = alias.name
                 star = star or alias.name == "*"
     defined = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} | set(_definitions(tree))
+    names = rule.names
     for node in _walk(statements):
         used = None
         if isinstance(node, ast.Attribute) and node.attr in names:
@@ -181,4 +192,4 @@ def _forbidden_names(statements, names, tree):
                 and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and node.args[1].value in names:
             used = node.args[1].value
         if used:
-            yield Finding(node.lineno, f"{used}（使えない API）")
+            yield Finding(node.lineno, f"{used}（使えない API: {rule.why}）")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import nbformat
 
 from autograder.grader.compare import compare
-from autograder.grader.forbidden import find_forbidden
+from autograder.grader.forbidden import find_forbidden, forbidden_message
 from autograder.grader.hints import error_hint
 from autograder.grader.launcher import ZygoteBroken
 from autograder.paths import NOTEBOOK
@@ -27,7 +27,6 @@ from autograder.protocol import wire
 from autograder.protocol.messages import Op, Outcome, Protection, Stop
 from autograder.protocol.text import untrusted_text
 
-MAX_FINDINGS_SHOWN = 5
 REPLY_GRACE_SECONDS = 10.0  # past a case's own limit, how long the sandbox may take to say so
 
 
@@ -71,6 +70,7 @@ class SubmissionResult:
     isolation: list = field(default_factory=list)
     problems: list = field(default_factory=list)
     execution_time: float = 0.0
+    rubric: str = ""  # the fingerprint of the points the cases were scored with (rubric.py)
 
     @property
     def score(self):
@@ -99,7 +99,7 @@ class Grader:
     def grade(self, submission, zygote):
         """Grade a loaded `Submission` in `zygote`; ZygoteBroken when the sandbox itself failed."""
         started = time.monotonic()
-        result = SubmissionResult(submission.student_id, submission.content_hash, problems=list(submission.problems))
+        result = self._new_result(submission)
         settled, runnable, cells = {}, [], {}
         for unit in self.catalog.units:
             problem = self._prepare_unit(unit, submission, cells)
@@ -120,10 +120,14 @@ class Grader:
 
     def failed(self, submission, message):
         """The result when grading itself broke down: every case failed, with the Japanese `message` saying why."""
-        result = SubmissionResult(submission.student_id, submission.content_hash, problems=list(submission.problems))
+        result = self._new_result(submission)
         for unit in self.catalog.units:
             result.cases += self._results(unit, Outcome.GRADER_ERROR, message)
         return result
+
+    def _new_result(self, submission):
+        return SubmissionResult(submission.student_id, submission.content_hash, problems=list(submission.problems),
+                                rubric=self.catalog.rubric_fingerprint)
 
     def _results(self, unit, outcome, message):
         """Every case of `unit` failed for one reason."""
@@ -147,9 +151,7 @@ class Grader:
             source, imports = cell
         findings = find_forbidden(source, unit.source["name"], unit.forbidden, frozenset(unit.standins), imports)
         if findings:
-            where = f"transformer/{unit.source['module']}.py" if unit.source["kind"] == "package" else f"セル {unit.source['name']}"
-            lines = "\n".join(f"- {where} の {finding}" for finding in findings[:MAX_FINDINGS_SHOWN])
-            return Outcome.FORBIDDEN, f"{unit.name} のコードに、この課題では使えないものがあります（このユニットは 0 点です）。\n{lines}"
+            return Outcome.FORBIDDEN, forbidden_message(unit.name, unit.source, findings)
         return None
 
     def _judge_unit(self, unit, outcomes):

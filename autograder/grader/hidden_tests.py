@@ -230,15 +230,15 @@ def attention_units():
     sdpa = Unit("scaled_dot_product_attention", _package("attention", "scaled_dot_product_attention"), "function", [
         _function_case("no mask, Lq != Lk", "マスクなしの出力と重み", "softmax の軸が違う、または √d_k で割っていない", lambda: qkv()),
         _function_case("padding mask (B, 1, 1, Lk)", "パディングマスクで隠したキーの重みがちょうど 0", "マスクの True/False を逆に使っている", lambda: [*qkv(), _mask((B, 1, 1, LK), 4)]),
-        _function_case("causal mask (1, 1, L, L)", "因果マスクの下での注意", "マスクの True/False を逆に使っている、または masked_fill の位置が softmax の後", lambda: [*qkv(lk=LQ), torch.ones(LQ, LQ, dtype=torch.bool).tril()[None, None]]),
+        _function_case("causal mask (1, 1, L, L)", "因果マスクの下でのアテンション", "マスクの True/False を逆に使っている、または masked_fill の位置が softmax の後", lambda: [*qkv(lk=LQ), torch.ones(LQ, LQ, dtype=torch.bool).tril()[None, None]]),
         _function_case("full mask (B, H, Lq, Lk), float64", "float64・ヘッドごとのマスク", "float32 に変換している、またはマスクの形を決め打ちしている", lambda: [*qkv("float64"), _mask((B, H, LQ, LK), 5)], dtype="float64", cause_when=()),
         _function_case("fully masked row", "キーが全部隠された行の重みと出力が 0（NaN にならない）", "-inf で埋めた後、softmax の結果を 0 に戻していない（NaN が出る）", lambda: [*qkv(), fully_masked]),
         _function_case("non-contiguous query", "連続でない入力", "view を使って形を変えている（reshape か transpose を使う）", lambda: [_x(B, LQ, H, 6, seed=6).transpose(1, 2), *qkv()[1:]]),
-        _function_case("dropout on the weights", "dropout を注意の重みに掛けてから v との積を取ること", "dropout を出力に掛けている、または dropout を使っていない", lambda: [*qkv(), _mask((B, 1, 1, LK), 4)], dropout=0.5),
+        _function_case("dropout on the weights", "dropout をアテンションの重みに掛けてから v との積を取ること", "dropout を出力に掛けている、または dropout を使っていない", lambda: [*qkv(), _mask((B, 1, 1, LK), 4)], dropout=0.5),
     ], forbidden=["scaled_dot_product_attention", "MultiheadAttention", "Transformer"])
     self_attention = Unit("SelfAttention", _package("attention", "SelfAttention"), "module", [
-        _module_case("no mask", "1 ヘッドの自己注意の出力と重み", "W_q, W_k, W_v の使い方が違う、または √d_model で割っていない", "SelfAttention", {"d_model": 12}, lambda: [_x(B, LK, 12)], swap_functions=["scaled_dot_product_attention"]),
-        _module_case("causal mask", "マスク付きの自己注意", "mask を scaled_dot_product_attention に渡していない", "SelfAttention", {"d_model": 12}, lambda: [_x(B, LQ, 12, seed=2), torch.ones(LQ, LQ, dtype=torch.bool).tril()[None]], swap_functions=["scaled_dot_product_attention"]),
+        _module_case("no mask", "1 ヘッドのセルフアテンションの出力と重み", "W_q, W_k, W_v の使い方が違う、または √d_model で割っていない", "SelfAttention", {"d_model": 12}, lambda: [_x(B, LK, 12)], swap_functions=["scaled_dot_product_attention"]),
+        _module_case("causal mask", "マスク付きのセルフアテンション", "mask を scaled_dot_product_attention に渡していない", "SelfAttention", {"d_model": 12}, lambda: [_x(B, LQ, 12, seed=2), torch.ones(LQ, LQ, dtype=torch.bool).tril()[None]], swap_functions=["scaled_dot_product_attention"]),
         _module_case("float64, batch 1", "float64・B=1", "dtype を変えている", "SelfAttention", {"d_model": 8}, lambda: [_x(1, 3, 8, dtype="float64")], dtype="float64", swap_functions=["scaled_dot_product_attention"]),
     ], standins=["scaled_dot_product_attention"], forbidden=["scaled_dot_product_attention", "MultiheadAttention", "Transformer"])
     return [sdpa, self_attention]
@@ -248,9 +248,9 @@ def multi_head_units():
     init = {"d_model": D, "num_heads": H}
     swap = {"swap_functions": ["scaled_dot_product_attention"]}
     cases = [
-        _module_case("self-attention, padded keys", "自己注意（パディングあり）の出力とヘッドごとの重み", "ヘッドの分割で transpose を忘れている、または結合の前に transpose(1, 2) していない",
+        _module_case("self-attention, padded keys", "セルフアテンション（パディングあり）の出力とヘッドごとの重み", "ヘッドの分割で transpose を忘れている、または結合の前に transpose(1, 2) していない",
                      "MultiHeadAttention", init, lambda: [*[_x(B, LK, D)] * 3, _mask((B, 1, 1, LK), 1)], **swap),
-        _module_case("cross-attention, padded keys", "Lq ≠ Lk の cross-attention", "キーとバリューの長さにクエリの長さ Lq を使っている",
+        _module_case("cross-attention, padded keys", "Lq ≠ Lk のクロスアテンション", "キーとバリューの長さにクエリの長さ Lq を使っている",
                      "MultiHeadAttention", init, lambda: [_x(B, LQ, D, seed=1), _x(B, LK, D, seed=2), _x(B, LK, D, seed=2), _mask((B, 1, 1, LK), 3)], **swap),
         _module_case("distinct key and value", "キーとバリューに別の入力を与えたとき", "キーを value から射影している（W_k(value)）、またはバリューを key から射影している",
                      "MultiHeadAttention", init, lambda: [_x(B, LQ, D, seed=4), _x(B, LK, D, seed=5), _x(B, LK, D, seed=6)], **swap),
@@ -260,7 +260,7 @@ def multi_head_units():
                      "MultiHeadAttention", {"d_model": 8, "num_heads": 4}, lambda: [*[_x(1, 3, 8, seed=8)] * 3], **swap),
         _module_case("non-contiguous input", "連続でない入力", "contiguous() を呼ばずに view している",
                      "MultiHeadAttention", init, lambda: [*[_x(LK, B, D, seed=9).transpose(0, 1)] * 3], **swap),
-        _module_case("attention dropout in training", "学習モードで self.dropout を注意の重みに掛けること（scaled_dot_product_attention に渡す）", "dropout を scaled_dot_product_attention に渡していない、または出力に掛けている",
+        _module_case("attention dropout in training", "学習モードで self.dropout をアテンションの重みに掛けること（scaled_dot_product_attention に渡す）", "dropout を scaled_dot_product_attention に渡していない、または出力に掛けている",
                      "MultiHeadAttention", {**init, "dropout": 0.3}, lambda: [*[_x(B, LK, D, seed=10)] * 3, _mask((B, 1, 1, LK), 6)], train=True, **swap),
         _module_case("eval mode, dropout set", "評価モードでは dropout が効かないこと", "F.dropout に training=True を渡すなど、評価モードでも dropout を掛けている",
                      "MultiHeadAttention", {**init, "dropout": 0.3}, lambda: [*[_x(B, LK, D, seed=11)] * 3], **swap),
@@ -304,12 +304,12 @@ def layer_units():
         ], standins=[]),
         Unit("EncoderLayer", _package("layers", "EncoderLayer"), "module", [
             _module_case("padded source", "エンコーダ層（Post-LN）の出力", "LayerNorm を残差の前に掛けている（Pre-LN）、または残差を足していない", "EncoderLayer", LAYER, lambda: [_x(B, LK, D), src_mask()], atol=STACK_ATOL["float32"], **enc_swap),
-            _module_case("no mask", "マスクなし", "src_mask を自己注意に渡していない", "EncoderLayer", LAYER, lambda: [_x(B, LK, D, seed=3)], atol=STACK_ATOL["float32"], **enc_swap),
+            _module_case("no mask", "マスクなし", "src_mask をセルフアテンションに渡していない", "EncoderLayer", LAYER, lambda: [_x(B, LK, D, seed=3)], atol=STACK_ATOL["float32"], **enc_swap),
             _module_case("float64", "float64 の入力", "dtype を変えている", "EncoderLayer", LAYER, lambda: [_x(1, 3, D, dtype="float64")], dtype="float64", atol=STACK_ATOL["float64"], **enc_swap),
             _module_case("training, dropout 0.2", "学習モードで各サブ層の出力に dropout を掛けてから残差を足すこと", "dropout を LayerNorm の後に掛けている、または dropout1/dropout2 を使っていない", "EncoderLayer", {**LAYER, "dropout": 0.2}, lambda: [_x(B, LK, D, seed=4), src_mask()], atol=STACK_ATOL["float32"], train=True, **enc_swap),
         ], standins=["MultiHeadAttention", "FeedForward"]),
         Unit("DecoderLayer", _package("layers", "DecoderLayer"), "module", [
-            _module_case("both masks, S != T", "自己注意に tgt_mask、cross-attention に src_mask を使うこと", "マスクを取り違えている、または cross-attention のキー・バリューに memory を使っていない", "DecoderLayer", LAYER, dec_args, atol=STACK_ATOL["float32"], **dec_swap),
+            _module_case("both masks, S != T", "セルフアテンションに tgt_mask、クロスアテンションに src_mask を使うこと", "マスクを取り違えている、またはクロスアテンションのキー・バリューに memory を使っていない", "DecoderLayer", LAYER, dec_args, atol=STACK_ATOL["float32"], **dec_swap),
             _module_case("no masks", "マスクなしの 3 つのサブ層", "サブ層の順番が違う、または残差を掛け算にしている", "DecoderLayer", LAYER, lambda: dec_args()[:2], atol=STACK_ATOL["float32"], **dec_swap),
             _module_case("float64", "float64 の入力", "dtype を変えている", "DecoderLayer", LAYER, lambda: dec_args("float64"), dtype="float64", atol=STACK_ATOL["float64"], **dec_swap),
             _module_case("training, dropout 0.2", "学習モードで 3 つのサブ層の出力それぞれに dropout を掛けてから残差を足すこと", "dropout を LayerNorm の後に掛けている、または dropout1〜3 のどれかを使っていない", "DecoderLayer", {**LAYER, "dropout": 0.2}, dec_args, atol=STACK_ATOL["float32"], train=True, **dec_swap),

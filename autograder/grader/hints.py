@@ -8,7 +8,7 @@ import re
 
 ERROR_HINTS = [  # (exception type or None for any, pattern in the message, hint)
     ("NameError", r"", "名前が定義されていません。import を忘れていないか、綴りが合っているかを確かめてください。"),
-    ("NotImplementedError", r"", "まだ実装されていません（### BEGIN SOLUTION の部分を書いてください）。"),
+    ("NotImplementedError", r"", "まだ実装されていません（TODO と書かれたところを書いてください）。"),
     ("RuntimeError", r"view size is not compatible", "連続でない（transpose した）テンソルに view を使っています。reshape を使うか、先に contiguous() を呼んでください。"),
     ("RuntimeError", r"The size of tensor a \(\d+\) must match the size of tensor b", "形状が合わずブロードキャストできません。どの軸の大きさが食い違っているかを確かめてください。"),
     ("RuntimeError", r"mat1 and mat2 shapes cannot be multiplied|size mismatch", "行列の積の形が合いません。最後の軸の大きさ（d_model など）を確かめてください。"),

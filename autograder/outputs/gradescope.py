@@ -6,6 +6,9 @@ image, then for each submission runs /autograder/run_autograder with the student
 
 Only the standard library is imported at the top, so that even a broken install still writes
 a results.json (score 0, with a Japanese explanation) instead of leaving the student without one.
+
+The build option `hidden_visibility` (see `gradescope_results.py`) is written into run_autograder,
+which passes it to every run; Gradescope's submission_metadata.json gives the lateness.
 """
 
 import argparse
@@ -20,6 +23,8 @@ from pathlib import Path
 from autograder.paths import ROOT, SOLUTIONS
 
 DEFAULT_ROOT = Path("/autograder")
+HIDDEN_VISIBILITIES = ("after_due_date", "hidden", "visible")  # when students see a hidden case's expected values
+DEFAULT_HIDDEN_VISIBILITY = HIDDEN_VISIBILITIES[0]
 STUDENT_ID = "submission"
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 SOURCE_FILES = ["pyproject.toml", "constraints.txt", "README.md"]
@@ -75,7 +80,7 @@ VENV="${JISAKU_VENV:-/opt/jisaku-venv}"
 if [ -x "$VENV/bin/python" ]; then PATH="$VENV/bin:$PATH"; fi
 export LANG=C.UTF-8
 cd "$ROOT/source"
-python -m autograder.outputs.gradescope run --root "$ROOT"
+python -m autograder.outputs.gradescope run --root "$ROOT" --hidden-visibility HIDDEN_VISIBILITY
 # Last resort, when Python itself could not start: the student still gets a result.
 if [ ! -s "$ROOT/results/results.json" ]; then
     mkdir -p "$ROOT/results"
@@ -108,11 +113,18 @@ def _add(archive, name, data, mode):
     archive.writestr(info, data)
 
 
-def build_autograder_zip(zip_path):
-    """Write Gradescope's autograder zip (byte-identical on every run) and return its path."""
+def run_autograder_script(hidden_visibility=DEFAULT_HIDDEN_VISIBILITY):
+    """RUN_AUTOGRADER with the build's visibility for hidden cases in place of its placeholder."""
+    if hidden_visibility not in HIDDEN_VISIBILITIES:
+        raise ValueError(f"hidden_visibility must be one of {HIDDEN_VISIBILITIES}, not {hidden_visibility!r}")
+    return RUN_AUTOGRADER.replace("HIDDEN_VISIBILITY", hidden_visibility)
+
+
+def build_autograder_zip(zip_path, hidden_visibility=DEFAULT_HIDDEN_VISIBILITY):
+    """Write Gradescope's autograder zip (byte-identical on every run with the same options) and return its path."""
     zip_path = Path(zip_path)
     zip_path.parent.mkdir(parents=True, exist_ok=True)
-    entries = [("run_autograder", RUN_AUTOGRADER.encode(), 0o755), ("setup.sh", SETUP_SH.encode(), 0o755)]
+    entries = [("run_autograder", run_autograder_script(hidden_visibility).encode(), 0o755), ("setup.sh", SETUP_SH.encode(), 0o755)]
     entries += [(name, path.read_bytes(), 0o644) for name, path in _kit_files()]
     with zipfile.ZipFile(zip_path, "w") as archive:
         for name, data, mode in sorted(entries):
@@ -129,7 +141,7 @@ def _accept_flat_upload(submission, folder):
     Modules with no exercise in them (`__init__.py`, `data.py`) are the same in every student's
     copy; the ones the student left out are taken from the kit so that the package imports.
     """
-    from autograder.grader.submissions import MAX_FILE_BYTES
+    from autograder.grader.submissions import MAX_FILE_BYTES, NOTHING_TO_GRADE
 
     folder = Path(folder)
     if not folder.is_dir() or any(name.startswith("transformer/") for name in submission.files):
@@ -140,18 +152,20 @@ def _accept_flat_upload(submission, folder):
             submission.files[f"transformer/{path.name}"] = path.read_bytes()
     if not submission.package_files():
         return
+    if NOTHING_TO_GRADE in submission.problems:  # said before the loose modules were found
+        submission.problems.remove(NOTHING_TO_GRADE)
     for name, path in sorted(reference.items()):
         data = path.read_bytes()
         if b"### BEGIN SOLUTION" not in data:
             submission.files.setdefault(f"transformer/{name}", data)
 
 
-def grade_folder(folder):
+def grade_folder(folder, hidden_visibility=DEFAULT_HIDDEN_VISIBILITY, lateness=None):
     """Grade the submission in `folder` as one student; returns the results.json dictionary."""
     from autograder.grader.catalog import Catalog
     from autograder.grader.grading import Grader
     from autograder.grader.launcher import SandboxPool
-    from autograder.outputs.reports import results_json
+    from autograder.outputs.gradescope_results import gradescope_results
     from autograder.grader.submissions import load_submission
 
     submission = load_submission(folder, STUDENT_ID)
@@ -159,7 +173,8 @@ def grade_folder(folder):
     with SandboxPool(1) as pool:  # it warms up while the catalog is built
         grader = Grader(Catalog())
         result = grader.grade(submission, pool.start()[0])
-    return results_json(result)
+    what = {(unit.name, case.name): case.what for unit in grader.catalog.units for case in unit.cases}
+    return gradescope_results(result, what, hidden_visibility, lateness)
 
 
 def failure_results(error, seconds):
@@ -178,14 +193,17 @@ def failure_results(error, seconds):
     }
 
 
-def run(root=DEFAULT_ROOT):
+def run(root=DEFAULT_ROOT, hidden_visibility=DEFAULT_HIDDEN_VISIBILITY):
     """Grade root/submission and write root/results/results.json; never raises on a bad submission."""
+    from autograder.outputs.lateness import read_lateness
+
     root = Path(root)
     results_dir = root / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
-        results = grade_folder(root / "submission")  # the sandbox sees neither the upload folder nor the results
+        lateness = read_lateness(root / "submission_metadata.json")
+        results = grade_folder(root / "submission", hidden_visibility, lateness)  # the sandbox sees neither the upload folder nor the results
     except Exception as error:  # the grader itself failed: the student still gets a result
         traceback.print_exc()  # into Gradescope's stdout log, shown to instructors only
         results = failure_results(error, time.monotonic() - started)
@@ -201,8 +219,10 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     run_command = commands.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json")
     run_command.add_argument("--root", default=str(DEFAULT_ROOT), help="Gradescope's folder (default: /autograder)")
+    run_command.add_argument("--hidden-visibility", choices=HIDDEN_VISIBILITIES, default=DEFAULT_HIDDEN_VISIBILITY,
+                             help="when students see a hidden case's expected values (gradescope_results.py)")
     args = parser.parse_args(argv)
-    run(args.root)
+    run(args.root, args.hidden_visibility)
     return 0
 
 

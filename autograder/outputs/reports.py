@@ -70,14 +70,12 @@ def _isolation_line(isolation):
 
 def feedback_markdown(result):
     """Japanese feedback: a table per unit, then every failed case with what, where and why."""
-    by_unit = defaultdict(list)
-    for case in result.cases:
-        by_unit[case.unit].append(case)
+    by_unit = cases_by_unit(result)
     lines = [f"# 採点結果: {markdown_text(result.student_id)}", "", f"**合計 {result.score:g} / {result.max_score:g} 点**", "",
              "| ユニット | 得点 | 状態 |", "| --- | --- | --- |"]
     for unit, cases in by_unit.items():
         got, full = sum(c.score for c in cases), sum(c.max_score for c in cases)
-        lines.append(f"| `{unit}` | {got:g} / {full:g} | {_unit_status(cases)} |")
+        lines.append(f"| `{unit}` | {got:g} / {full:g} | {unit_status(cases)} |")
     failed = [case for case in result.cases if case.status != "passed"]
     if failed:
         lines += ["", "## うまくいかなかったケース", ""]
@@ -106,7 +104,16 @@ def fenced(text):
     return [fence, text, fence]
 
 
-def _unit_status(cases):
+def cases_by_unit(result):
+    """unit -> its cases' results, in the catalog's order."""
+    by_unit = defaultdict(list)
+    for case in result.cases:
+        by_unit[case.unit].append(case)
+    return by_unit
+
+
+def unit_status(cases):
+    """A unit's state in a few Japanese words: ✓, 未実装, or how many of its cases failed."""
     if all(c.status == "passed" for c in cases):
         return "✓"
     if all("未実装" in c.output for c in cases):

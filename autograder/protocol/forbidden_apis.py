@@ -37,7 +37,7 @@ RULES = {
     "scaled_dot_product_attention": Rule(
         frozenset({"scaled_dot_product_attention", "multi_head_attention_forward", "_scaled_dot_product_attention_math"}),
         operators=SDPA_KERNELS,
-        why="スケール付き内積アテンションを自分で実装する課題です",
+        why="スケール化内積アテンションを自分で実装する課題です",
     ),
     "MultiheadAttention": Rule(
         frozenset({"MultiheadAttention", "multi_head_attention_forward", "_native_multi_head_attention"}),

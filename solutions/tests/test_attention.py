@@ -1,4 +1,4 @@
-"""attention.py のテスト: スケール化内積注意 scaled_dot_product_attention と 1 ヘッドの SelfAttention。
+"""attention.py のテスト: スケール化内積アテンション scaled_dot_product_attention と 1 ヘッドの SelfAttention。
 
 次元はすべて違う値にしてあります（B=2, H=3, Lq=4, Lk=5, d_k=6, d_v=7）。軸を取り違えると形状か値が必ず食い違います。
 """
@@ -35,13 +35,13 @@ def qkv():
 
 
 def torch_weights(q, k, mask=None):
-    """PyTorch の F.scaled_dot_product_attention に単位行列を value として渡すと、注意の重みそのものが出てきます。"""
+    """PyTorch の F.scaled_dot_product_attention に単位行列を value として渡すと、アテンションの重みそのものが出てきます。"""
     identity = torch.eye(k.size(-2)).expand(*k.shape[:-2], k.size(-2), k.size(-2))
     return F.scaled_dot_product_attention(q, k, identity, attn_mask=mask)
 
 
 def common_mistakes(q, k, mask=None):
-    """よくある間違いをしたときの注意の重み（間違いの説明 → その値）。"""
+    """よくある間違いをしたときのアテンションの重み（間違いの説明 → その値）。"""
 
     def weights(scores, dim=-1, hidden=None if mask is None else ~mask):
         if hidden is not None:
@@ -77,22 +77,25 @@ def random_mask():
 # --- scaled_dot_product_attention --------------------------------------------
 
 
+@pytest.mark.unit("scaled_dot_product_attention")
 def test_sdpa_returns_output_and_weights_with_the_right_shapes():
     """out は (B, H, Lq, d_v)、weights は (B, H, Lq, Lk) で、どちらも float32 であること。"""
     out, weights = unpack_pair(scaled_dot_product_attention(*qkv()), what=WHAT_SDPA)
-    check_shape(out, (B, H, LQ, D_V), what="注意の出力 out", cause="weights @ v の順になっていない、または v ではなく q や k を掛けている。")
-    check_shape(weights, (B, H, LQ, LK), what="注意の重み weights", cause="k を転置していない（q @ k.transpose(-2, -1)）、または transpose する軸が違う。")
+    check_shape(out, (B, H, LQ, D_V), what="アテンションの出力 out", cause="weights @ v の順になっていない、または v ではなく q や k を掛けている。")
+    check_shape(weights, (B, H, LQ, LK), what="アテンションの重み weights", cause="k を転置していない（q @ k.transpose(-2, -1)）、または transpose する軸が違う。")
     check(out.dtype == torch.float32 and weights.dtype == torch.float32, what="out と weights の dtype", problem=f"{out.dtype}, {weights.dtype} です（float32 のはず）。", cause="途中で .double() などに変換している。")
 
 
+@pytest.mark.unit("scaled_dot_product_attention")
 def test_sdpa_matches_pytorch_without_mask():
     """マスクなしの結果が PyTorch の F.scaled_dot_product_attention と一致すること。"""
     q, k, v = qkv()
     out, weights = unpack_pair(scaled_dot_product_attention(q, k, v), what=WHAT_SDPA)
-    check_tensor(weights, torch_weights(q, k), what="注意の重み", cause=CAUSES, mistakes=common_mistakes(q, k))
-    check_tensor(out, F.scaled_dot_product_attention(q, k, v), what="注意の出力", cause=CAUSES)
+    check_tensor(weights, torch_weights(q, k), what="アテンションの重み", cause=CAUSES, mistakes=common_mistakes(q, k))
+    check_tensor(out, F.scaled_dot_product_attention(q, k, v), what="アテンションの出力", cause=CAUSES)
 
 
+@pytest.mark.unit("scaled_dot_product_attention")
 @pytest.mark.parametrize("mask_kind", ["padding (B, 1, 1, Lk)", "causal (Lq, Lk)", "random (B, H, Lq, Lk)"])
 def test_sdpa_matches_pytorch_with_a_mask(mask_kind):
     """ブロードキャストされるマスクでも PyTorch と一致すること（True = 見てよい）。"""
@@ -103,10 +106,11 @@ def test_sdpa_matches_pytorch_with_a_mask(mask_kind):
         "random (B, H, Lq, Lk)": random_mask,
     }[mask_kind]()
     out, weights = unpack_pair(scaled_dot_product_attention(q, k, v, mask), what=WHAT_SDPA)
-    check_tensor(weights, torch_weights(q, k, mask), what=f"{mask_kind} マスクつきの注意の重み", cause=MASKED_CAUSES, mistakes=common_mistakes(q, k, mask))
-    check_tensor(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), what=f"{mask_kind} マスクつきの注意の出力", cause=MASKED_CAUSES)
+    check_tensor(weights, torch_weights(q, k, mask), what=f"{mask_kind} マスクつきのアテンションの重み", cause=MASKED_CAUSES, mistakes=common_mistakes(q, k, mask))
+    check_tensor(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), what=f"{mask_kind} マスクつきのアテンションの出力", cause=MASKED_CAUSES)
 
 
+@pytest.mark.unit("scaled_dot_product_attention")
 def test_scores_are_divided_by_sqrt_dk():
     """手で計算できる例: d_k=4 でスコアは [4, 0] / √4 = [2, 0]、重みは softmax([2, 0]) になること。"""
     q = torch.ones(1, 1, 4)
@@ -115,32 +119,35 @@ def test_scores_are_divided_by_sqrt_dk():
     out, weights = unpack_pair(scaled_dot_product_attention(q, k, v), what=WHAT_SDPA)
     p = math.exp(2) / (math.exp(2) + 1)  # 0.8808
     cause = "√d_k で割っていない（割らないと 0.982）、d_k で割っている（0.731）、または d_k を q.size(-1) 以外から取っている。"
-    check_tensor(weights, torch.tensor([[[p, 1 - p]]]), what="d_k=4 の注意の重み", cause=cause, mistakes=common_mistakes(q, k))
-    check_tensor(out, torch.tensor([[[p]]]), what="d_k=4 の注意の出力", cause="weights @ v になっていない。")
+    check_tensor(weights, torch.tensor([[[p, 1 - p]]]), what="d_k=4 のアテンションの重み", cause=cause, mistakes=common_mistakes(q, k))
+    check_tensor(out, torch.tensor([[[p]]]), what="d_k=4 のアテンションの出力", cause="weights @ v になっていない。")
 
 
+@pytest.mark.unit("scaled_dot_product_attention")
 def test_attention_rows_sum_to_one():
     """性質: 各クエリの重みはキーの軸で足すと 1 になること（softmax はキーの軸で取ります）。"""
     _, weights = unpack_pair(scaled_dot_product_attention(*qkv()), what=WHAT_SDPA)
-    check_tensor(weights.sum(dim=-1), torch.ones(B, H, LQ), what="注意の重みの各行の和", cause=AXIS)
+    check_tensor(weights.sum(dim=-1), torch.ones(B, H, LQ), what="アテンションの重みの各行の和", cause=AXIS)
 
 
+@pytest.mark.unit("scaled_dot_product_attention")
 def test_masked_weights_are_exactly_zero():
     """性質: マスクで隠した位置（False）の重みはちょうど 0、見てよい位置の和は 1 であること。"""
     q, k, v = qkv()
     mask = random_mask()
     _, weights = unpack_pair(scaled_dot_product_attention(q, k, v, mask), what=WHAT_SDPA)
-    check_shape(weights, (B, H, LQ, LK), what="注意の重み weights", cause=CAUSES)
+    check_shape(weights, (B, H, LQ, LK), what="アテンションの重み weights", cause=CAUSES)
     hidden = weights.detach()[~mask]
     check(
         bool((hidden == 0).all()),
-        what="マスクした位置の注意の重み",
+        what="マスクした位置のアテンションの重み",
         problem=f"0 ではない重みが {int((hidden != 0).sum())} 個あります（最大 {hidden.abs().max().item():.3g}）。",
         cause=POLARITY + "または -inf ではなく 0 や小さな負の数で埋めている。",
     )
-    check_tensor(weights.sum(dim=-1), torch.ones(B, H, LQ), what="マスクつきの注意の重みの各行の和", cause=AXIS)
+    check_tensor(weights.sum(dim=-1), torch.ones(B, H, LQ), what="マスクつきのアテンションの重みの各行の和", cause=AXIS)
 
 
+@pytest.mark.unit("scaled_dot_product_attention")
 def test_masked_keys_and_values_do_not_change_the_output():
     """性質: 隠したキー・バリューの中身をどう変えても、出力は変わらないこと（パディングの中身は効かない）。"""
     q, k, v = qkv()
@@ -153,21 +160,23 @@ def test_masked_keys_and_values_do_not_change_the_output():
     check_tensor(out2, out, what="隠した位置のキーとバリューを変えたときの出力", cause=POLARITY)
 
 
+@pytest.mark.unit("scaled_dot_product_attention")
 def test_fully_masked_row_gives_zero_weights_and_output_instead_of_nan():
     """キーがすべて隠された行は、重みも出力も NaN ではなく 0 になること。"""
     q, k, v = (torch.randn(1, 3, 4) for _ in range(3))
     mask = torch.tensor([[True, True, False], [False, False, False], [True, False, False]])  # 2 行目は全部隠す
     out, weights = unpack_pair(scaled_dot_product_attention(q, k, v, mask), what=WHAT_SDPA)
     cause = "softmax の後で、隠した位置の重みを 0 に戻していない（weights.masked_fill(~mask, 0.0)）。全部 -inf の行の softmax は NaN になります。"
-    check_shape(weights, (1, 3, 3), what="注意の重み weights", cause=CAUSES)
-    check_tensor(weights[:, 1], torch.zeros(1, 3), what="全部隠された行の注意の重み", cause=cause)
+    check_shape(weights, (1, 3, 3), what="アテンションの重み weights", cause=CAUSES)
+    check_tensor(weights[:, 1], torch.zeros(1, 3), what="全部隠された行のアテンションの重み", cause=cause)
     check_tensor(out[:, 1], torch.zeros(1, 3, 4)[:, 1], what="全部隠された行の出力", cause=cause)
     expected_weights = torch_weights(q, k, mask).nan_to_num(0.0)
     expected_weights[:, 1] = 0.0
-    check_tensor(weights, expected_weights, what="全部隠された行を含む注意の重み", cause=MASKED_CAUSES)
-    check_tensor(out, expected_weights @ v, what="全部隠された行を含む注意の出力", cause=MASKED_CAUSES)
+    check_tensor(weights, expected_weights, what="全部隠された行を含むアテンションの重み", cause=MASKED_CAUSES)
+    check_tensor(out, expected_weights @ v, what="全部隠された行を含むアテンションの出力", cause=MASKED_CAUSES)
 
 
+@pytest.mark.unit("scaled_dot_product_attention")
 def test_dropout_is_applied_to_the_weights_before_multiplying_v():
     """dropout 引数を渡すと、softmax の後の重みに dropout を掛けてから v を掛けること。"""
     q, k, v = qkv()
@@ -176,7 +185,7 @@ def test_dropout_is_applied_to_the_weights_before_multiplying_v():
     out, _ = unpack_pair(scaled_dot_product_attention(q, k, v, dropout=dropout), what=WHAT_SDPA)
     torch.manual_seed(1)
     expected = dropout(torch_weights(q, k)) @ v
-    check_tensor(out, expected, what="dropout つきの注意の出力", cause="dropout を重みではなく出力や v に掛けている、または dropout を 2 回呼んでいる。ほかのテストも失敗しているなら、先にそちらを直してください。")
+    check_tensor(out, expected, what="dropout つきのアテンションの出力", cause="dropout を重みではなく出力や v に掛けている、または dropout を 2 回呼んでいる。ほかのテストも失敗しているなら、先にそちらを直してください。")
 
 
 # --- SelfAttention -----------------------------------------------------------
@@ -196,6 +205,7 @@ def by_hand(attention, x, mask=None):
     return weights @ V, weights
 
 
+@pytest.mark.unit("SelfAttention")
 def test_self_attention_returns_shapes_B_L_D_and_B_L_L():
     """SelfAttention の出力が (B, L, d_model)、重みが (B, L, L) であること。"""
     attention = SelfAttention(D_MODEL)
@@ -204,6 +214,7 @@ def test_self_attention_returns_shapes_B_L_D_and_B_L_L():
     check_shape(weights, (B, L, L), what="SelfAttention の重み", cause="scaled_dot_product_attention の戻り値 (out, weights) の順番を入れ替えている。")
 
 
+@pytest.mark.unit("SelfAttention")
 def test_self_attention_is_softmax_of_q_k_over_sqrt_d_model_times_v():
     """手で計算した softmax(Q Kᵀ / √d_model) V と一致すること（Q, K, V は W_q, W_k, W_v で x から作る）。"""
     attention = SelfAttention(D_MODEL)
@@ -215,6 +226,7 @@ def test_self_attention_is_softmax_of_q_k_over_sqrt_d_model_times_v():
     check_tensor(out, expected_out, what="SelfAttention の出力", cause=cause)
 
 
+@pytest.mark.unit("SelfAttention")
 def test_self_attention_passes_the_mask_on():
     """因果マスクを渡すと、未来の位置の重みがちょうど 0 になり、手計算と一致すること。"""
     attention = SelfAttention(D_MODEL)

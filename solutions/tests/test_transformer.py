@@ -68,12 +68,14 @@ def embedded(tokens, embedding):
 # --- Encoder / Decoder -------------------------------------------------------
 
 
+@pytest.mark.unit("Encoder")
 def test_encoder_keeps_the_shape_B_S_D():
     """Encoder が (B, S, d_model) を (B, S, d_model) にすること。"""
     encoder = Encoder(LAYERS, D_MODEL, H, D_FF, dropout=0.0)
     check_shape(encoder(torch.randn(B, S, D_MODEL), padding_mask(sources())), (B, S, D_MODEL), what="Encoder の出力", cause=STACK)
 
 
+@pytest.mark.unit("Encoder")
 def test_encoder_matches_the_encoder_of_nn_transformer():
     """2 層の Encoder が、同じ重みの nn.Transformer のエンコーダ（最後の LayerNorm つき）と一致すること。"""
     model, theirs = small_model()
@@ -82,6 +84,7 @@ def test_encoder_matches_the_encoder_of_nn_transformer():
     check_tensor(model.encoder(x, padding_mask(src)), expected, what="Encoder の出力", cause=STACK)
 
 
+@pytest.mark.unit("Encoder")
 def test_encoder_ignores_the_content_of_padded_positions():
     """性質: PAD の位置の入力を変えても、PAD でない位置の出力は変わらないこと。"""
     encoder = Encoder(LAYERS, D_MODEL, H, D_FF, dropout=0.0)
@@ -94,6 +97,7 @@ def test_encoder_ignores_the_content_of_padded_positions():
     check_tensor(out2[src != 0], out[src != 0], what="PAD の中身を変えたときの PAD でない位置の出力", cause="src_mask を各層に渡していない。")
 
 
+@pytest.mark.unit("Decoder")
 def test_decoder_keeps_the_shape_B_T_D():
     """Decoder が (B, T, d_model) と memory (B, S, d_model) から (B, T, d_model) を出すこと。"""
     decoder = Decoder(LAYERS, D_MODEL, H, D_FF, dropout=0.0)
@@ -102,6 +106,7 @@ def test_decoder_keeps_the_shape_B_T_D():
     check_shape(out, (B, T, D_MODEL), what="Decoder の出力", cause=STACK)
 
 
+@pytest.mark.unit("Decoder")
 def test_decoder_matches_the_decoder_of_nn_transformer():
     """2 層の Decoder が、同じ重みの nn.Transformer のデコーダ（最後の LayerNorm つき）と一致すること。"""
     model, theirs = small_model()
@@ -112,6 +117,7 @@ def test_decoder_matches_the_decoder_of_nn_transformer():
     check_tensor(out, expected, what="Decoder の出力", cause=STACK + "src_mask と tgt_mask の順番（layer(x, memory, src_mask, tgt_mask)）も確かめてください。")
 
 
+@pytest.mark.unit("Decoder")
 def test_decoder_never_looks_at_future_positions():
     """性質（因果性）: 位置 2 以降の入力を変えても、位置 0, 1 の出力は変わらないこと。"""
     decoder = Decoder(LAYERS, D_MODEL, H, D_FF, dropout=0.0)
@@ -127,6 +133,7 @@ def test_decoder_never_looks_at_future_positions():
 # --- Transformer.encode ------------------------------------------------------
 
 
+@pytest.mark.unit("Transformer")
 def test_encode_returns_memory_B_S_D():
     """encode(src, src_mask) が (B, S, d_model) の memory を返すこと。"""
     model, _ = small_model()
@@ -134,6 +141,7 @@ def test_encode_returns_memory_B_S_D():
     check_shape(model.encode(src, padding_mask(src)), (B, S, D_MODEL), what="encode の出力", cause="埋め込み（self.src_embedding）を通していない。")
 
 
+@pytest.mark.unit("Transformer")
 def test_encode_is_scaled_embedding_plus_positions_then_the_encoder():
     """encode が「埋め込み × √d_model + 位置エンコーディング → エンコーダ」と一致すること（nn.Transformer で計算）。"""
     model, theirs = small_model()
@@ -142,6 +150,7 @@ def test_encode_is_scaled_embedding_plus_positions_then_the_encoder():
     check_tensor(model.encode(src, padding_mask(src)), expected, what="encode の出力", cause=EMBED)
 
 
+@pytest.mark.unit("Transformer")
 def test_encode_ignores_trailing_padding():
     """性質: ソースの後ろに PAD を足しても、もとの位置の memory は変わらないこと。"""
     model, _ = small_model()
@@ -155,6 +164,7 @@ def test_encode_ignores_trailing_padding():
 # --- Transformer.decode ------------------------------------------------------
 
 
+@pytest.mark.unit("Transformer")
 def test_decode_returns_hidden_states_B_T_D_not_logits():
     """decode が (B, T, d_model) の隠れ状態を返すこと（output_projection を通す前、語彙の次元ではない）。"""
     model, _ = small_model()
@@ -163,6 +173,7 @@ def test_decode_returns_hidden_states_B_T_D_not_logits():
     check_shape(out, (B, T, D_MODEL), what="decode の出力", cause="decode の中で output_projection まで通している（それは forward の仕事です）。")
 
 
+@pytest.mark.unit("Transformer")
 def test_decode_is_scaled_embedding_plus_positions_then_the_decoder():
     """decode が「埋め込み × √d_model + 位置エンコーディング → デコーダ」と一致すること（nn.Transformer で計算）。"""
     model, theirs = small_model()
@@ -173,6 +184,7 @@ def test_decode_is_scaled_embedding_plus_positions_then_the_decoder():
     check_tensor(out, expected, what="decode の出力", cause=EMBED + "memory・src_mask・tgt_mask の渡し方も確かめてください。")
 
 
+@pytest.mark.unit("Transformer")
 def test_decode_never_looks_at_future_tokens():
     """性質（因果性）: 位置 2 以降のトークンを変えても、位置 0, 1 の隠れ状態は変わらないこと。"""
     model, _ = small_model()
@@ -189,12 +201,14 @@ def test_decode_never_looks_at_future_tokens():
 # --- Transformer.forward -----------------------------------------------------
 
 
+@pytest.mark.unit("Transformer")
 def test_forward_returns_logits_B_T_vocab():
     """forward(src, tgt) が (B, T, ターゲット語彙) のロジットを返すこと。"""
     model, _ = small_model()
     check_shape(model(sources(), targets()), (B, T, TGT_VOCAB), what="Transformer のロジット", cause="最後に output_projection を通していない。")
 
 
+@pytest.mark.unit("Transformer")
 def test_forward_matches_nn_transformer_with_the_same_weights():
     """forward が「埋め込み → nn.Transformer（マスクつき）→ output_projection」と一致すること。"""
     model, theirs = small_model()
@@ -209,6 +223,7 @@ def test_forward_matches_nn_transformer_with_the_same_weights():
     check_tensor(model(src, tgt), model.output_projection(hidden), what="Transformer のロジット", cause=cause)
 
 
+@pytest.mark.unit("Transformer")
 def test_changing_a_future_target_token_does_not_change_earlier_logits():
     """性質（因果性）: tgt の位置 3 のトークンを変えても、位置 0..2 のロジットは変わらないこと。"""
     model, _ = small_model()
@@ -220,6 +235,7 @@ def test_changing_a_future_target_token_does_not_change_earlier_logits():
     check_tensor(logits2[:, :3], logits[:, :3], what="未来のトークンを変えたときの位置 0..2 のロジット", cause="forward でデコーダマスク（因果マスク）を作っていない、または decode に渡していない。" + uses("make_decoder_mask", "decode"))
 
 
+@pytest.mark.unit("Transformer")
 def test_extra_padding_on_the_source_does_not_change_the_logits():
     """性質: ソースの後ろに PAD を足しても、ロジットは変わらないこと（forward がパディングマスクを作っている）。"""
     model, _ = small_model()
@@ -227,4 +243,4 @@ def test_extra_padding_on_the_source_does_not_change_the_logits():
     longer = torch.cat([src, torch.zeros(B, 3, dtype=torch.long)], dim=1)
     logits = model(src, tgt)
     check_shape(logits, (B, T, TGT_VOCAB), what="Transformer のロジット", cause="最後に output_projection を通していない。")
-    check_tensor(model(longer, tgt), logits, what="ソースに PAD を足したときのロジット", cause="forward で src のパディングマスクを作っていない、または encode と decode（cross-attention）の両方に渡していない。" + uses("make_padding_mask", "encode", "decode"))
+    check_tensor(model(longer, tgt), logits, what="ソースに PAD を足したときのロジット", cause="forward で src のパディングマスクを作っていない、または encode と decode（クロスアテンション）の両方に渡していない。" + uses("make_padding_mask", "encode", "decode"))

@@ -1,4 +1,4 @@
-"""スケール化内積注意（Scaled Dot-Product Attention）と、1 ヘッドの自己注意。"""
+"""スケール化内積アテンション（Scaled Dot-Product Attention）と、1 ヘッドのセルフアテンション。"""
 
 import math
 
@@ -14,7 +14,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout=None):
         k: (..., Lk, d_k) のキー
         v: (..., Lk, d_v) のバリュー
         mask: (..., Lq, Lk) にブロードキャストできる bool マスク（True = 見てよい）。省略可。
-        dropout: 注意の重みに適用する ``nn.Dropout``。省略可（省略時は何もしない）。
+        dropout: アテンションの重みに適用する ``nn.Dropout``。省略可（省略時は何もしない）。
     戻り値:
         ``(out, weights)``。out は (..., Lq, d_v)、weights は (..., Lq, Lk)。
         マスクされた位置の重みはちょうど 0 です。キーがすべてマスクされた行は、重みも出力も 0 になります。
@@ -41,7 +41,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout=None):
 
 
 class SelfAttention(nn.Module):
-    """1 ヘッドの自己注意。クエリ・キー・バリューをすべて同じ入力 x から作ります。
+    """1 ヘッドのセルフアテンション。クエリ・キー・バリューをすべて同じ入力 x から作ります。
 
     引数:
         d_model: 埋め込みの次元。スケールは 1/√d_model です。

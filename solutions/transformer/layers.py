@@ -30,7 +30,7 @@ class FeedForward(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    """エンコーダ 1 層: 自己注意と全結合。各サブ層の後に dropout → 残差 → LayerNorm。
+    """エンコーダ 1 層: セルフアテンションと全結合。各サブ層の後に dropout → 残差 → LayerNorm。
 
     x = norm1(x + dropout1(self_attn(x, x, x, src_mask)))
     x = norm2(x + dropout2(feed_forward(x)))
@@ -57,7 +57,7 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    """デコーダ 1 層: マスク付き自己注意、エンコーダ出力への注意（cross-attention）、全結合。
+    """デコーダ 1 層: マスク付きセルフアテンション、エンコーダ出力へのアテンション（クロスアテンション）、全結合。
 
     x = norm1(x + dropout1(self_attn(x, x, x, tgt_mask)))
     x = norm2(x + dropout2(cross_attn(x, memory, memory, src_mask)))
@@ -80,12 +80,12 @@ class DecoderLayer(nn.Module):
         """引数:
             x: (B, T, d_model) のデコーダ側の入力
             memory: (B, S, d_model) のエンコーダ出力
-            src_mask: (B, 1, 1, S) のソース側パディングマスク（cross-attention 用）
-            tgt_mask: (B, 1, T, T) のデコーダマスク（自己注意用）
+            src_mask: (B, 1, 1, S) のソース側パディングマスク（クロスアテンション 用）
+            tgt_mask: (B, 1, T, T) のデコーダマスク（セルフアテンション用）
         戻り値: (B, T, d_model)
         """
-        # ヒント: 自己注意には tgt_mask、cross-attention には src_mask を使います。
-        # cross-attention のクエリは x、キーとバリューは memory です。
+        # ヒント: セルフアテンションには tgt_mask、クロスアテンション には src_mask を使います。
+        # クロスアテンション のクエリは x、キーとバリューは memory です。
         ### BEGIN SOLUTION
         attended, _ = self.self_attn(x, x, x, tgt_mask)  # (B, T, d_model)
         x = self.norm1(x + self.dropout1(attended))

@@ -1,4 +1,4 @@
-"""注意（attention）のマスク。
+"""アテンション（attention）のマスク。
 
 約束: マスクは bool のテンソルで、**True = 注目してよい（見てよい）**、False = 見てはいけない。
 形状は (B, H, Lq, Lk) にブロードキャストできる形にします。
@@ -46,7 +46,7 @@ def make_causal_mask(size, device=None):
 
 
 def make_decoder_mask(tgt, pad_idx=PAD_IDX):
-    """デコーダの自己注意用マスク: PAD ではなく、かつ未来でもないキーだけが True。
+    """デコーダのセルフアテンション用マスク: PAD ではなく、かつ未来でもないキーだけが True。
 
     引数:
         tgt: (B, L) のデコーダ入力トークン

@@ -1,4 +1,4 @@
-"""マルチヘッド注意（Multi-Head Attention）。"""
+"""マルチヘッドアテンション（Multi-Head Attention）。"""
 
 import torch.nn as nn
 
@@ -6,7 +6,7 @@ from .attention import scaled_dot_product_attention
 
 
 class MultiHeadAttention(nn.Module):
-    """h 個のヘッドで並列に注意を計算し、連結して出力射影 W_o に通します。
+    """h 個のヘッドで並列にアテンションを計算し、連結して出力射影 W_o に通します。
 
     ``nn.MultiheadAttention(d_model, num_heads, batch_first=True)`` と同じ関数です
     （重みをコピーし、dropout=0 のとき）。
@@ -14,7 +14,7 @@ class MultiHeadAttention(nn.Module):
     引数:
         d_model: 埋め込みの次元（num_heads で割り切れること）
         num_heads: ヘッドの数 h。各ヘッドの次元は d_k = d_model // num_heads です。
-        dropout: 注意の重みに適用する dropout の確率
+        dropout: アテンションの重みに適用する dropout の確率
     """
 
     def __init__(self, d_model, num_heads, dropout=0.0):

@@ -1,0 +1,35 @@
+"""Copies of the student bundle for the kit's tests: the skeleton as released, a finished one, and edits to it."""
+
+import ast
+import shutil
+from pathlib import Path
+
+from autograder.paths import ASSIGNMENTS, NOTEBOOK, SOLUTIONS
+
+
+def skeleton_bundle(folder):
+    """assignments/ as a student unpacks it, copied to `folder`."""
+    shutil.copytree(ASSIGNMENTS, folder, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    return Path(folder)
+
+
+def solved_bundle(folder):
+    """The bundle with every answer written: the skeleton with solutions/' graded files in place of the stubs."""
+    folder = skeleton_bundle(folder)
+    for path in (SOLUTIONS / "transformer").glob("*.py"):
+        shutil.copyfile(path, folder / "transformer" / path.name)
+    shutil.copyfile(SOLUTIONS / NOTEBOOK, folder / NOTEBOOK)
+    return folder
+
+
+def edit_function(path, name, first_lines):
+    """Put `first_lines` (source text, no indentation) at the start of the body of function `name` in `path`
+    (after its docstring), as a student's edit would."""
+    source = path.read_text(encoding="utf-8")
+    function = next(node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.FunctionDef) and node.name == name)
+    body = function.body[1:] if ast.get_docstring(function) else function.body
+    lines = source.splitlines(keepends=True)
+    at = body[0].lineno - 1
+    indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+    lines[at:at] = [f"{indent}{line}\n" for line in first_lines.splitlines()]
+    path.write_text("".join(lines), encoding="utf-8")
