@@ -2,24 +2,38 @@
 
 import ast
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from autograder.paths import ASSIGNMENTS, NOTEBOOK, SOLUTIONS
 
 
-def skeleton_bundle(folder):
-    """assignments/ as a student unpacks it, copied to `folder`."""
-    shutil.copytree(ASSIGNMENTS, folder, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+def skeleton_bundle(folder, assignments=ASSIGNMENTS):
+    """assignments/ (the kit's, or the released `assignments` of a copy of the kit) as a student unpacks it,
+    copied to `folder`."""
+    shutil.copytree(assignments, folder, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     return Path(folder)
 
 
-def solved_bundle(folder):
+def solved_bundle(folder, assignments=ASSIGNMENTS, solutions=SOLUTIONS):
     """The bundle with every answer written: the skeleton with solutions/' graded files in place of the stubs."""
-    folder = skeleton_bundle(folder)
-    for path in (SOLUTIONS / "transformer").glob("*.py"):
+    folder = skeleton_bundle(folder, assignments)
+    for path in (Path(solutions) / "transformer").glob("*.py"):
         shutil.copyfile(path, folder / "transformer" / path.name)
-    shutil.copyfile(SOLUTIONS / NOTEBOOK, folder / NOTEBOOK)
+    shutil.copyfile(Path(solutions) / NOTEBOOK, folder / NOTEBOOK)
     return folder
+
+
+def run(folder, *args):
+    """(exit code, stdout) of a command of the bundle, run with the kit's Python in `folder`."""
+    done = subprocess.run([sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stdout
+
+
+def table_row(out, part):
+    """The line of `check.py`'s table for `part`."""
+    return next(line for line in out.splitlines() if line.split() and line.split()[0] == part)
 
 
 def edit_function(path, name, first_lines):
