@@ -100,10 +100,10 @@ def enclosing_name(lines, index):
     return ".".join(reversed(names))
 
 
-def graded_units(rubric_path=None):
+def graded_units():
     """Each graded unit as plain data for the bundle: name, part, source, points, forbidden groups, stand-ins."""
     units = all_units()
-    points = applied_points(load_rubric(rubric_path) if rubric_path else load_rubric(), units)
+    points = applied_points(load_rubric(), units)
     return [{"name": unit.name, "part": part_of(unit.source), "source": unit.source,
              "points": _whole(sum(points[unit.name, case.name] for case in unit.cases)),
              "forbidden": list(unit.forbidden), "standins": list(unit.standins)} for unit in units]
