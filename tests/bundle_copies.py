@@ -1,6 +1,7 @@
 """Copies of the student bundle for the kit's tests: the skeleton as released, a finished one, and edits to it."""
 
 import ast
+import os
 import shutil
 import subprocess
 import sys
@@ -25,9 +26,21 @@ def solved_bundle(folder, assignments=ASSIGNMENTS, solutions=SOLUTIONS):
     return folder
 
 
+# Settings of the kit's own test run that a student's terminal does not have. CI=true, for one, makes
+# pytest print each failure's whole message again in its short summary.
+NOT_ON_A_STUDENTS_MACHINE = ("CI", "PYTEST_ADDOPTS", "PYTHONPATH")
+
+
+def students_environment():
+    """This process's environment variables as a student's terminal would have them."""
+    return {name: value for name, value in os.environ.items() if name not in NOT_ON_A_STUDENTS_MACHINE}
+
+
 def run(folder, *args):
-    """(exit code, stdout) of a command of the bundle, run with the kit's Python in `folder`."""
-    done = subprocess.run([sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=300)
+    """(exit code, stdout) of a command of the bundle, run with the kit's Python in `folder`, in a student's
+    environment."""
+    done = subprocess.run([sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=300,
+                          env=students_environment())
     return done.returncode, done.stdout
 
 

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from bundle_copies import edit_function
+from bundle_copies import edit_function, students_environment
 from packaging.requirements import Requirement
 
 from autograder.authoring.release import BUNDLE_FOLDER, PYTHON_RANGE, build_bundle
@@ -54,7 +54,8 @@ def student_python(bundle):
 
 
 def _run(python, folder, *args):
-    done = subprocess.run([str(python), *args], cwd=folder, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([str(python), *args], cwd=folder, capture_output=True, text=True, timeout=600,
+                          env=students_environment())
     return done.returncode, done.stdout + done.stderr
 
 
