@@ -32,7 +32,7 @@ from autograder.grader.batch import GRADEBOOK, grade_batch
 from autograder.grader.submissions import load_submission
 from autograder.outputs.gradebook import Gradebook
 from autograder.outputs.html_report import write_report
-from autograder.outputs.similarity import compare_submissions
+from autograder.outputs.similarity import Comparison, compare_submissions
 from autograder.paths import NOTEBOOK
 
 COPY_EVERY = 5
@@ -77,7 +77,7 @@ def main(argv=None):
         grade_batch([submissions], out, jobs=args.jobs, progress=False)
         gradebook = Gradebook(out / GRADEBOOK)
         start = time.perf_counter()
-        index = write_report(gradebook, out, loaded)
+        index = write_report(gradebook, out, Comparison(loaded))
         report = time.perf_counter() - start
         gradebook.close()
         pages = sum(1 for _ in index.parent.rglob("*.html"))

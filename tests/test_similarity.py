@@ -2,18 +2,21 @@
 released skeleton are not flagged; the matching regions point at the shared code; the scores are the same on every run."""
 
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 
+import psutil
 import pytest
 
 from autograder.authoring.disguise import disguised_copy, renamed, reordered
 from autograder.authoring.examples import EXAMPLES, build_example
 from autograder.authoring.independent import INDEPENDENT, build_from_skeleton
 from autograder.grader.submissions import Submission, load_submission
-from autograder.outputs.similarity import NEAR_IDENTICAL, compare_submissions, documents
+from autograder.outputs import similarity
+from autograder.outputs.similarity import NEAR_IDENTICAL, Comparison, compare_submissions, documents
 from autograder.paths import ASSIGNMENTS, NOTEBOOK
 
 PERFECT = next(example for example in EXAMPLES if example.name == "perfect")
@@ -131,3 +134,29 @@ def test_the_scores_are_the_same_in_every_process(folders):
 def test_a_broken_notebook_gives_no_cell_and_no_error(notebook):
     docs = documents(Submission("s", {NOTEBOOK: notebook, "transformer/masks.py": b"x = 1\n"}).files)
     assert set(docs) <= {"transformer/masks.py", "cell:gelu"} and docs["transformer/masks.py"] == "x = 1\n"
+
+
+def test_the_batch_compares_in_a_process_of_its_own_at_the_lowest_priority(folders):
+    """So that comparing runs on what CPU the sandboxes leave idle while the batch is graded; the answer is the
+    one compare_submissions gives here, and leaving the block leaves no process behind."""
+    submissions = [load_submission(folders[name], name) for name in ["reference", "renamed", *INDEPENDENT]]
+    before = set(psutil.Process().children(recursive=True))
+    with Comparison(submissions) as comparison:
+        assert comparison.pairs() == compare_submissions(submissions)
+        (worker,) = multiprocessing.active_children()  # its initializer ran before it took the work
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == 19
+        assert comparison.student_ids == {"reference", "renamed", *INDEPENDENT}
+    assert set(psutil.Process().children(recursive=True)) == before  # no worker, no resource tracker
+
+
+def test_a_text_several_students_hand_in_is_compared_with_each_other_text_once(folders, monkeypatch):
+    """Three students with the same attention.py: three pairs, one comparison of that document (a real class's copies,
+    and the untouched stubs' neighbours, cost nothing more)."""
+    calls = []
+    real = similarity.compare_files
+    monkeypatch.setattr(similarity, "compare_files", lambda left, right: calls.append((left.filename, right.filename)) or real(left, right))
+    same = load_submission(folders["reference"], "a")
+    submissions = [Submission(student, same.files) for student in ("a", "b", "c")]
+    pairs = compare_submissions(submissions)
+    assert len(pairs) == 3 and all(pair.identical for pair in pairs)
+    assert calls and len(calls) == len(set(calls)), calls  # each document once, not once per pair

@@ -28,6 +28,7 @@ from autograder.outputs.gradebook import Gradebook
 from autograder.outputs.html_report import write_report
 from autograder.outputs.plots import plot_batch
 from autograder.outputs.reports import protections_lines, summary_table, write_reports
+from autograder.outputs.similarity import Comparison
 
 GRADEBOOK = "gradebook.sqlite"
 SUMMARY_PLOT = "summary.png"
@@ -55,24 +56,31 @@ def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress
     again, not_regraded = _rescore(gradebook, rubric_table, submissions, todo, out_dir)
     todo += again
     _report_refusals(refused + not_regraded, out_dir)
-    if todo:
-        with SandboxPool(min(jobs, len(todo)), unsandboxed) as pool:  # the zygotes warm up while the catalog is built
-            grader = Grader(Catalog(rubric=rubric_table), limits)
-            _grade_all(grader, pool, todo, gradebook, out_dir, progress)
-    gradebook.export_csv(out_dir / "gradebook.csv")
-    write_exports(gradebook, out_dir)
-    if gradebook.score_fractions():
-        try:
-            plot_batch(gradebook, out_dir / SUMMARY_PLOT)
-        except Exception:  # a picture must never cost a graded batch its gradebook
-            traceback.print_exc()
-        try:  # the teacher's HTML report, with the similarity of this run's submissions (all read above, graded or not)
-            write_report(gradebook, out_dir, submissions)
-        except Exception:  # nor must the report
-            traceback.print_exc()
+    with Comparison(submissions) as comparison:  # all read above, graded now or before: compared while they are graded
+        if todo:
+            with SandboxPool(min(jobs, len(todo)), unsandboxed) as pool:  # the zygotes warm up while the catalog is built
+                grader = Grader(Catalog(rubric=rubric_table), limits)
+                _grade_all(grader, pool, todo, gradebook, out_dir, progress)
+        _write_outputs(gradebook, out_dir, comparison)
     rows = gradebook.rows()
     gradebook.close()
     return rows
+
+
+def _write_outputs(gradebook, out_dir, comparison):
+    """The gradebook's CSV and exports; then the summary plot and the HTML report, whose faults cost nothing else."""
+    gradebook.export_csv(out_dir / "gradebook.csv")
+    write_exports(gradebook, out_dir)
+    if not gradebook.score_fractions():
+        return
+    try:
+        plot_batch(gradebook, out_dir / SUMMARY_PLOT)
+    except Exception:  # a picture must never cost a graded batch its gradebook
+        traceback.print_exc()
+    try:  # the teacher's HTML report, with the similarity of this run's submissions
+        write_report(gradebook, out_dir, comparison)
+    except Exception:  # nor must the report
+        traceback.print_exc()
 
 
 def _rescore(gradebook, rubric_table, submissions, todo, out_dir):

@@ -29,7 +29,7 @@ from markupsafe import Markup
 from mistune.util import safe_entity
 
 from autograder.outputs.item_analysis import analyse, best_separating
-from autograder.outputs.similarity import NEAR_IDENTICAL, compare_submissions
+from autograder.outputs.similarity import NEAR_IDENTICAL
 from autograder.protocol.messages import Outcome
 
 REPORT_FOLDER = "@report"
@@ -96,10 +96,10 @@ class PairRow:
     page: str | None  # its side-by-side page, where it has one
 
 
-def write_report(gradebook, out_dir, submissions):
+def write_report(gradebook, out_dir, comparison):
     """Write the report of the batch in `gradebook` into OUT/@report/; returns the index page's path.
 
-    `submissions`: the Submission objects read this run, compared with one another for similarity.
+    `comparison`: the similarity.Comparison of the submissions read this run.
     """
     folder = Path(out_dir) / REPORT_FOLDER
     if folder.exists():
@@ -108,7 +108,7 @@ def write_report(gradebook, out_dir, submissions):
     (folder / "pairs").mkdir()
     outcomes, rows = gradebook.outcomes(), gradebook.rows()
     graded = {row[0] for row in rows}
-    pairs = compare_submissions([s for s in submissions if s.student_id in graded])
+    pairs = [pair for pair in comparison.pairs() if pair.left in graded and pair.right in graded]
     flagged = [pair for pair in pairs if pair.flagged]
     shown = flagged + [pair for pair in pairs if not pair.flagged][:TOP_UNFLAGGED_PAIRS]
     flags = _flags(outcomes)
@@ -117,7 +117,7 @@ def write_report(gradebook, out_dir, submissions):
                 for index, (student_id, score, max_score, *_) in enumerate(rows, 1)]
     by_id = {student.student_id: student for student in students}
     pair_rows = [_pair_row(pair, by_id, f"pairs/{index}.html" if index <= MAX_PAIR_PAGES else None) for index, pair in enumerate(shown, 1)]
-    common = {"threshold": NEAR_IDENTICAL, "not_compared": sorted(graded - {s.student_id for s in submissions}),
+    common = {"threshold": NEAR_IDENTICAL, "not_compared": sorted(graded - comparison.student_ids),
               "pages_capped": MAX_PAIR_PAGES if len(shown) > MAX_PAIR_PAGES else 0}
     stats = analyse(outcomes, _outputs(out_dir, graded))
     fractions = gradebook.score_fractions()

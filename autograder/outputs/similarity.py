@@ -21,17 +21,23 @@ Winnowing window 1 (every k-gram is a fingerprint), not copydetect's 6: it hashe
 `hash()`, salted per process, so a wider window would keep other fingerprints on every run and the
 scores would change from run to run; with window 1 they depend only on which k-grams are equal.
 (Importing copydetect imports matplotlib.pyplot, for copydetect's own report; nothing here draws.)
+
+A batch compares its submissions while it grades them (`Comparison`): in a process of its own at the
+lowest CPU priority, so that it runs on what the sandboxes leave idle and never slows them.
 """
 
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from itertools import combinations
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
 
+from autograder.grader.submissions import Submission
 from autograder.paths import ASSIGNMENTS, NOTEBOOK
 
 NOISE = 25  # characters of filtered code in a fingerprint: copydetect's default noise threshold
@@ -161,12 +167,12 @@ def _spans(slices):
     return tuple((int(start), int(end)) for start, end in zip(*slices)) if len(slices[0]) else ()
 
 
-def _pair(a, b):
+def _pair(a, b, compare):
     overlap_a = overlap_b = 0.0
     matches = []
     for name in sorted(a.fingerprints.keys() & b.fingerprints.keys()):
         fa, fb = a.fingerprints[name], b.fingerprints[name]
-        _, (share_a, share_b), (slices_a, slices_b) = compare_files(fa, fb)
+        share_a, share_b, slices_a, slices_b = compare(fa, fb)
         shared_a, shared_b = share_a * fa.token_coverage, share_b * fb.token_coverage
         if shared_a or shared_b:
             overlap_a += shared_a
@@ -188,5 +194,50 @@ def compare_submissions(submissions, skeleton=None):
     """
     fingerprint = _Fingerprinter(skeleton_files() if skeleton is None else skeleton)
     prints = [_fingerprinted(s, fingerprint) for s in sorted(submissions, key=lambda s: s.student_id)]
-    pairs = [_pair(a, b) for a, b in combinations([p for p in prints if p.own], 2)]
+    compare = _Comparer()
+    pairs = [_pair(a, b, compare) for a, b in combinations([p for p in prints if p.own], 2)]
     return sorted(pairs, key=lambda pair: (not pair.flagged, -pair.similarity, pair.left, pair.right))
+
+
+class _Comparer:
+    """copydetect's comparison of two fingerprints, each pair of them compared once (the fingerprinter gives a
+    text shared by several students one fingerprint: a copied file is compared with each other text once)."""
+
+    def __init__(self):
+        self.known = {}
+
+    def __call__(self, left, right):
+        """(left's share, right's share, left's copied slices, right's)."""
+        key = id(left), id(right)
+        if key not in self.known:
+            _, shares, slices = compare_files(left, right)
+            self.known[key] = (*shares, *slices)
+        return self.known[key]
+
+
+class Comparison:
+    """`compare_submissions` on `submissions`, started at once in a process of its own (forked: the batch has started
+    no thread by then) at the lowest CPU priority; `pairs()` waits for its answer. Use it in a `with` block: leaving the block ends that process.
+    Where no process can be started, `pairs()` compares them itself."""
+
+    def __init__(self, submissions):
+        self.submissions = [Submission(s.student_id, s.files) for s in submissions]  # what comparing needs, nothing else
+        self.student_ids = frozenset(s.student_id for s in submissions)
+        try:
+            # forked, not spawned: a spawned pool leaves multiprocessing's resource tracker running after the batch
+            self._pool = get_context("fork").Pool(1, initializer=os.nice, initargs=(19,))
+            self._answer = self._pool.apply_async(compare_submissions, (self.submissions,))
+        except OSError:  # no process for it (no /dev/shm, say): compared when asked for
+            self._pool = self._answer = None
+
+    def pairs(self):
+        """Every pair, as `compare_submissions` orders them."""
+        return compare_submissions(self.submissions) if self._answer is None else self._answer.get()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()

@@ -10,7 +10,7 @@ import os
 import sys
 
 from autograder.protocol import wire
-from autograder.protocol.calls import RUNNERS, Swaps, make_torch_deterministic, seed
+from autograder.protocol.calls import RUNNERS, Swaps, seed
 from autograder.protocol.forbidden_apis import rules_for
 from autograder.protocol.messages import ErrorKind, Op, Protection
 from autograder.protocol.plain import from_plain, to_plain
@@ -50,7 +50,6 @@ def serve(requests_fd, replies_fd, request, settings, limits, code_dir, work_dir
     protections = confine_unit(settings, limits)
     os.chdir(work_dir)  # after the uid change: the folder is the job uid's alone
     wire.write_frame(replies_fd, {"op": Op.CONFINED.value, "protections": [p.value for p in protections]})
-    make_torch_deterministic()
     report = lambda module: wire.write_frame(replies_fd, {"op": Op.LOADING.value, "module": module})  # noqa: E731
     substitutes = substitutes_for(request.get("standin_homes", {}), request.get("standin_sources", {}))
     watch = StudentImportWatch(request.get("poisoned", []), report, substitutes)

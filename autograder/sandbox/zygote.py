@@ -21,6 +21,7 @@ from autograder.protocol import wire
 from autograder.protocol.calls import make_torch_deterministic
 from autograder.protocol.messages import Op, Protection
 from autograder.sandbox import confine
+from autograder.sandbox.huge_pages import collapse_into_huge_pages
 from autograder.sandbox.job import Leader, end_children
 
 PRELOADED_MODULES = [
@@ -115,6 +116,7 @@ def serve():
     confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)  # orphans of a job come to the zygote, which ends them
     confine.not_dumpable()
     gc.freeze()  # children's garbage collections skip the zygote's objects, so their pages stay shared
+    collapse_into_huge_pages()  # last: what is forked from here on is forked cheaply
     wire.write_frame(1, {"op": Op.WARM.value})
     while True:
         try:

@@ -117,9 +117,20 @@ def _scope(tree, unit_name, other_units):
     return statements
 
 
-def _imports(tree):
-    """(names bound to a module, names bound to torch itself) by the file's imports."""
-    modules, torch_names = set(), set()
+@dataclass(frozen=True)
+class _FileNames:
+    """What a file's names are bound to, read once per syntax tree (every rule of every unit of the file asks)."""
+
+    modules: frozenset  # names bound to a module by an import
+    torch_names: frozenset  # names bound to torch itself
+    from_torch: dict  # local name -> the name imported `from torch... import`
+    star: bool  # whether a `from torch... import *` is among them
+    defined: frozenset  # names the file assigns or defines
+
+
+@functools.lru_cache(maxsize=64)
+def _file_names(tree):
+    modules, torch_names, from_torch, star, defined = set(), set(), {}, False, set(_definitions(tree))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -128,7 +139,12 @@ def _imports(tree):
                     torch_names.add(alias.asname or "torch")
         elif _from_torch(node):
             modules |= {alias.asname or alias.name for alias in node.names if alias.name in TORCH_SUBMODULES}
-    return modules, torch_names
+            for alias in node.names:
+                from_torch[alias.asname or alias.name] = alias.name
+                star = star or alias.name == "*"
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            defined.add(node.id)
+    return _FileNames(frozenset(modules), frozenset(torch_names), from_torch, star, frozenset(defined))
 
 
 def _root(node):
@@ -140,7 +156,8 @@ def _root(node):
 
 def _hiding(statements, tree):
     """Constructs that hide what runs, anywhere in `statements`."""
-    modules, torch_names = _imports(tree)
+    names = _file_names(tree)
+    modules, torch_names = names.modules, names.torch_names
     for node in _walk(statements):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             name = node.func.id
@@ -170,13 +187,8 @@ def _hiding(statements, tree):
 def _forbidden_names(statements, rule, tree):
     """Uses of the rule's names in `statements`: as attributes, as names imported from torch (one by
     one or by `*`), in `from torch... import name`, or as `getattr(x, "name")`."""
-    imported, star = {}, False
-    for node in ast.walk(tree):
-        if _from_torch(node):
-            for alias in node.names:
-                imported[alias.asname or alias.name] = alias.name
-                star = star or alias.name == "*"
-    defined = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} | set(_definitions(tree))
+    file_names = _file_names(tree)
+    imported, star, defined = file_names.from_torch, file_names.star, file_names.defined
     names = rule.names
     for node in _walk(statements):
         used = None
