@@ -84,7 +84,8 @@ def _demo(args):
         print(error, file=sys.stderr)
         return 2
     print_protections(out)
-    print(f"成績簿: {out / 'gradebook.sqlite'}（CSV: {out / 'gradebook.csv'}）、図: {out / 'summary.png'}、フィードバック: {out}/<学生>/feedback.md")
+    print(f"成績簿: {out / 'gradebook.sqlite'}（CSV: {out / 'gradebook.csv'}）、図: {out / 'summary.png'}、"
+          f"先生用のレポート（ブラウザで開く）: {out / REPORT_FOLDER / 'index.html'}、フィードバック: {out}/<学生>/feedback.md")
     return 0
 
 
