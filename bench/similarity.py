@@ -77,7 +77,8 @@ def main(argv=None):
         grade_batch([submissions], out, jobs=args.jobs, progress=False)
         gradebook = Gradebook(out / GRADEBOOK)
         start = time.perf_counter()
-        index = write_report(gradebook, out, Comparison(loaded))
+        with Comparison(loaded) as comparison:
+            index = write_report(gradebook, out, comparison)
         report = time.perf_counter() - start
         gradebook.close()
         pages = sum(1 for _ in index.parent.rglob("*.html"))

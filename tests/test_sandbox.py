@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from autograder.authoring.examples import EXAMPLES, Edit, Example, build_example
@@ -232,14 +233,6 @@ def test_only_whole_huge_pages_of_private_anonymous_memory_are_collapsed():
     assert all(start % HUGE_PAGE == 0 and end % HUGE_PAGE == 0 for start, end in private_anonymous_regions(MAPS))
 
 
-def _descendants(pid):
-    found = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        for child in map(int, Path(f"/proc/{pid}/task/{task}/children").read_text().split()):
-            found += [child, *_descendants(child)]
-    return found
-
-
 def _kib(pid, field):
     line = next(line for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines() if line.startswith(f"{field}:"))
     return int(line.split()[1])
@@ -254,6 +247,7 @@ def test_the_zygote_is_forked_from_huge_pages():
     a third as much to start and end (huge_pages.py). malloc's own huge-page setting covers only half of it."""
     with SandboxPool(1) as pool:
         zygote = pool.start()[0]
-        python = max(_descendants(zygote.process.pid), key=lambda pid: _kib(pid, "Anonymous"))  # under bubblewrap's two
+        under_bubblewrap = [process.pid for process in psutil.Process(zygote.process.pid).children(recursive=True)]
+        python = max(under_bubblewrap, key=lambda pid: _kib(pid, "Anonymous"))  # bubblewrap's own two hold next to nothing
         anonymous, huge = _kib(python, "Anonymous"), _kib(python, "AnonHugePages")
     assert huge >= 0.75 * anonymous, f"{huge} KiB of {anonymous} KiB on huge pages"

@@ -34,11 +34,9 @@ def private_anonymous_regions(maps_text):
 
 
 def collapse_into_huge_pages():
-    """Ask the kernel to back this process's private memory with huge pages; returns how many regions it took."""
+    """Ask the kernel to back this process's private memory with huge pages (a region it refuses stays as it was)."""
     with open("/proc/self/maps") as handle:
         regions = private_anonymous_regions(handle.read())
-    taken = 0
     for start, end in regions:
         _libc.madvise(start, end - start, MADV_HUGEPAGE)  # and keep new memory there on huge pages too
-        taken += _libc.madvise(start, end - start, MADV_COLLAPSE) == 0
-    return taken
+        _libc.madvise(start, end - start, MADV_COLLAPSE)
