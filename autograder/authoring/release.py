@@ -61,6 +61,7 @@ BUNDLED_GRADER_FILES = [  # the grader's own modules the self-check runs (standa
     "autograder/protocol/forbidden_apis.py",
     "autograder/protocol/text.py",
     "autograder/grader/forbidden.py",
+    "autograder/grader/syntax.py",
     "autograder/grader/hints.py",
     "autograder/grader/intake.py",
     "autograder/grader/submissions.py",

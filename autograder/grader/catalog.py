@@ -13,6 +13,7 @@ import importlib
 from pathlib import Path
 
 from autograder.grader.hidden_tests import all_units
+from autograder.grader.syntax import parse
 from autograder.grader.rubric import applied_points, check_rubric, fingerprint, load_rubric
 from autograder.paths import NOTEBOOK, SOLUTIONS, reference_package
 from autograder.protocol import wire
@@ -38,7 +39,7 @@ def _module_closure(stem):
         if stem in needed:
             continue
         needed.add(stem)
-        tree = ast.parse((STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8"))
+        tree = parse((STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8"))
         todo += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module]
     return frozenset(needed)
 

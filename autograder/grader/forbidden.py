@@ -17,6 +17,7 @@ import ast
 import functools
 from dataclasses import dataclass
 
+from autograder.grader.syntax import parse
 from autograder.protocol.forbidden_apis import rules_for
 
 HIDING_CALLS = {"exec", "eval", "compile", "__import__"}
@@ -51,7 +52,7 @@ def _parse(source, offset=0):
     """The syntax tree, once per source text (several units share a file), its line numbers less `offset`
     (never below 0); None if unparsable."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except (SyntaxError, ValueError):
         return None
     for node in ast.walk(tree):

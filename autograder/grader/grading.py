@@ -22,6 +22,7 @@ from autograder.grader.compare import compare
 from autograder.grader.forbidden import find_forbidden, forbidden_message
 from autograder.grader.hints import error_hint
 from autograder.grader.launcher import ZygoteBroken
+from autograder.grader.syntax import parse
 from autograder.paths import NOTEBOOK
 from autograder.protocol import wire
 from autograder.protocol.messages import Op, Outcome, Protection, Stop
@@ -343,7 +344,7 @@ def _graded_cells(raw):
 def _imports_of(source):
     """The top-level import statements of a code cell (a cell that does not parse has none)."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except (SyntaxError, ValueError):
         return []
     return [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
@@ -353,7 +354,7 @@ def _imports_used(imports, source):
     """The names of `imports` that the cell `source` uses, as import lines: Jupyter would have them bound,
     and importing what the cell never touches (a plotting library, say) would only cost time."""
     try:
-        used = {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
+        used = {node.id for node in ast.walk(parse(source)) if isinstance(node, ast.Name)}
     except (SyntaxError, ValueError):
         return ""
     lines = []
