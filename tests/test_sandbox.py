@@ -2,6 +2,8 @@
 stand-ins a unit is given, and grading as an ordinary user and without any sandbox."""
 
 import ast
+import builtins
+import importlib.util
 import json
 import os
 import shutil
@@ -15,6 +17,7 @@ import pytest
 
 from autograder.authoring.examples import EXAMPLES, Edit, Example, build_example
 from autograder.grader.batch import grade_batch
+from autograder.grader.bytecode import pyc
 from autograder.grader.catalog import STANDIN_FOLDER, standin_modules
 from autograder.grader.hidden_tests import all_units
 from autograder.grader.launcher import Mode, SandboxPool, bwrap_command, choose_mode, parent_folders
@@ -251,3 +254,44 @@ def test_the_zygote_is_forked_from_huge_pages():
         python = max(under_bubblewrap, key=lambda pid: _kib(pid, "Anonymous"))  # bubblewrap's own two hold next to nothing
         anonymous, huge = _kib(python, "Anonymous"), _kib(python, "AnonHugePages")
     assert huge >= 0.75 * anonymous, f"{huge} KiB of {anonymous} KiB on huge pages"
+
+
+def test_a_module_beside_the_graders_pyc_is_imported_without_compiling(tmp_path, monkeypatch):
+    """The import system takes the grader's .pyc for the source beside it, runs it as that source, and names the
+    source in tracebacks (so the feedback can point at the student's line)."""
+    source = "def answer():\n    return 6 * 7\n".encode()
+    module_file = tmp_path / "probe_module.py"
+    module_file.write_bytes(source)
+    cached = Path(importlib.util.cache_from_source(str(module_file)))
+    cached.parent.mkdir()
+    cached.write_bytes(pyc(source))
+
+    compile_anything_else = builtins.compile
+
+    def compile_anything_but_the_module(source, filename, *args, **kwargs):
+        assert filename != str(module_file), "the import compiled the source"
+        return compile_anything_else(source, filename, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "compile", compile_anything_but_the_module)
+    spec = importlib.util.spec_from_file_location("probe_module", module_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.answer() == 42 and module.answer.__code__.co_filename == str(module_file)
+
+
+def test_source_that_does_not_compile_gets_no_pyc():
+    """The unit's own import then compiles it and reports the error, with its line, as the student's."""
+    assert pyc(b"def broken(:\n") is None and pyc(b"x = 1\x00\n") is None
+
+
+@pytest.mark.slow
+def test_units_load_the_students_modules_from_the_graders_pyc(tmp_path):
+    """Inside the sandbox every module of the submission comes with its .pyc: a module that refuses to load
+    without one still earns full marks."""
+    guard = "import os as _os\n\nif not _os.path.exists(__cached__):\n    raise ImportError('compiled in the sandbox')\n"
+    probe = Example("loads_compiled", "loads only from its .pyc", tuple(
+        Edit(f"transformer/{module}.py", "import torch\n", f"{guard}import torch\n") for module in ("masks", "transformer")))
+    build_example(probe, tmp_path / "subs" / "loads_compiled")
+    grade_batch([tmp_path / "subs"], tmp_path / "out", progress=False)
+    results = json.loads((tmp_path / "out" / "loads_compiled" / "results.json").read_text(encoding="utf-8"))
+    assert results["score"] == results["max_score"], [t["name"] for t in results["tests"] if t["score"] < t["max_score"]]

@@ -7,10 +7,12 @@ for that submission alone: it is recorded as a grader fault with a Japanese mess
 """
 
 import errno
+import gc
 import queue
 import sys
 import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -56,15 +58,39 @@ def grade_batch(paths, out_dir, jobs=1, regrade=False, limits=Limits(), progress
     again, not_regraded = _rescore(gradebook, rubric_table, submissions, todo, out_dir)
     todo += again
     _report_refusals(refused + not_regraded, out_dir)
-    with Comparison(submissions) as comparison:  # all read above, graded now or before: compared while they are graded
+    with Comparison(submissions) as comparison, _collections_skip_what_lives_for_the_batch():  # all read above: compared while graded
         if todo:
             with SandboxPool(min(jobs, len(todo)), unsandboxed) as pool:  # the zygotes warm up while the catalog is built
-                grader = Grader(Catalog(rubric=rubric_table), limits)
-                _grade_all(grader, pool, todo, gradebook, out_dir, progress)
+                _grade_all(Grader(_catalog(rubric_table), limits), pool, todo, gradebook, out_dir, progress)
         _write_outputs(gradebook, out_dir, comparison)
     rows = gradebook.rows()
     gradebook.close()
     return rows
+
+
+@contextmanager
+def _collections_skip_what_lives_for_the_batch():
+    """Keep the objects made so far (every module loaded) out of the garbage collector's full collections until
+    the batch ends (`gc.freeze`); `_catalog` adds the catalog. Each full collection walks every object the
+    process holds: about a second of a batch of 50, spent finding nothing."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _catalog(rubric_table):
+    """The batch's catalog, built with the collector paused (2.6 s with it, 1.7 s without, measured alone),
+    then kept out of its collections too."""
+    gc.disable()
+    try:
+        catalog = Catalog(rubric=rubric_table)
+    finally:
+        gc.enable()
+    gc.collect()  # what building it left behind
+    gc.freeze()
+    return catalog
 
 
 def _write_outputs(gradebook, out_dir, comparison):

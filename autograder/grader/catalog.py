@@ -2,8 +2,8 @@
 
 For every unit: its cases' inputs (as plain values, ready to send), the reference's outputs on
 them, and the stand-ins the unit is allowed: the modules of `autograder/standins/` it needs, and
-those that may stand in for a file the submission lacks, as source text; never a module that
-holds the unit's own stand-in.
+those that may stand in for a file the submission lacks, compiled (`bytecode.code`); never a module
+that holds the unit's own stand-in.
 """
 
 import ast
@@ -12,6 +12,7 @@ import functools
 import importlib
 from pathlib import Path
 
+from autograder.grader.bytecode import code
 from autograder.grader.hidden_tests import all_units
 from autograder.grader.syntax import parse
 from autograder.grader.rubric import applied_points, check_rubric, fingerprint, load_rubric
@@ -28,6 +29,13 @@ STANDIN_FOLDER = Path(__file__).resolve().parent.parent / "standins"
 def standin_modules(names):
     """The stand-in modules (file stems) that the stand-ins `names` need, their own relative imports included."""
     return sorted(set().union(*(_module_closure(STANDINS[name]) for name in names)))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_standin(stem):
+    """The stand-in module `stem`, compiled once, as a message carries it."""
+    source = (STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8")
+    return wire.blob(code(source, f"<stand-in {stem}>"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -77,7 +85,7 @@ class Catalog:
         self.rubric_fingerprint = fingerprint(self.applied_points)
         self.case_frames = {}  # (unit name, case index) -> the CASE message, encoded once for every submission
         self.expected = {}  # (unit name, case index) -> plain outputs
-        self.standin_sources = {}  # unit name -> {module stem: source}
+        self.standin_code = {}  # unit name -> {module stem: its compiled code, a uint8 tensor}
         self.standin_homes = {unit.name: [unit.source["module"], STANDINS[unit.name]]  # stand-in -> [student module, stem]
                               for unit in self.units if unit.source["kind"] == "package" and unit.name in STANDINS}
         make_torch_deterministic()
@@ -93,7 +101,7 @@ class Catalog:
 
     def _prepare(self, unit):
         modules = set(standin_modules(unit.standins)) | substitutable_modules(unit.name)
-        self.standin_sources[unit.name] = {stem: (STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8") for stem in sorted(modules)}
+        self.standin_code[unit.name] = {stem: _compiled_standin(stem) for stem in sorted(modules)}
         swaps = Swaps({name: getattr(importlib.import_module(f"autograder.standins.{STANDINS[name]}"), name) for name in unit.standins})
         target = _reference_target(unit)
         for index, case in enumerate(unit.cases):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+from autograder.grader.bytecode import pyc
 from autograder.grader.compare import compare
 from autograder.grader.forbidden import find_forbidden, forbidden_message
 from autograder.grader.hints import error_hint
@@ -204,6 +205,8 @@ class _Job:
         self.zygote, self.cells, self.deadline = zygote, cells, deadline
         self.catalog, self.limits = grader.catalog, grader.limits
         self.files = {name: data.decode("latin-1") for name, data in submission.files.items() if name.startswith("transformer/")}
+        self.compiled = {name: wire.blob(compiled) for name, data in submission.files.items()
+                         if name.startswith("transformer/") and name.endswith(".py") and (compiled := pyc(data)) is not None}
         self.outcomes, self.poisoned, self.isolation = {}, set(), []
         self.reply_limit = self.limits.output_mb * 2**20 + 2**16
 
@@ -212,7 +215,7 @@ class _Job:
 
     def run(self, units):
         """(unit name, case index) -> outcome, for every case of `units`."""
-        self.zygote.send({"op": Op.JOB.value, "files": self.files, "limits": self.limits.for_sandbox()})
+        self.zygote.send({"op": Op.JOB.value, "files": self.files, "compiled": self.compiled, "limits": self.limits.for_sandbox()})
         ready = self._receive(Op.READY)
         self.isolation = _protections(ready.get("isolation"))
         for unit in units:
@@ -249,7 +252,7 @@ class _Job:
         """Run `pending` cases in one unit process; returns (None, None) when it ran to the end, else
         (the STOPPED message, the case index it stopped in or None while loading). Finished cases leave `pending`."""
         self.zygote.send({"op": Op.UNIT.value, "unit": self._unit_spec(unit), "standins": self.catalog.standin_names(unit),
-                          "standin_sources": self.catalog.standin_sources[unit.name], "standin_homes": self.catalog.standin_homes,
+                          "standin_code": self.catalog.standin_code[unit.name], "standin_homes": self.catalog.standin_homes,
                           "poisoned": sorted(self.poisoned),
                           "cell": self.cells.get(unit.source["name"])})  # (source, the imports run before it) or None
         module = None

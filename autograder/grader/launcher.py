@@ -27,8 +27,6 @@ import tempfile
 from enum import Enum
 from pathlib import Path
 
-import torch
-
 from autograder.grader import seccomp_policy
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.protocol import wire
@@ -199,7 +197,7 @@ class Zygote:
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
                                         env=environment, cwd="/", bufsize=0)
         self.send({"op": Op.SETUP.value,
-                   "seccomp": torch.frombuffer(bytearray(seccomp), dtype=torch.uint8) if seccomp else None,
+                   "seccomp": wire.blob(seccomp) if seccomp else None,
                    "job_uid": JOB_UID_BASE + slot if mode is Mode.PRIVILEGED else None,
                    "job_root": None if mode is Mode.UNSANDBOXED else JOB_ROOT,
                    "keep_in_tmp": [] if mode is Mode.UNSANDBOXED else kept_in_temporary(bound),

@@ -6,9 +6,10 @@ within a unit, one case at a time, each acknowledged before the next is sent.
 
     grader  -> sandbox   SETUP    {"seccomp": uint8 tensor (BPF), "job_uid": int | None}     once, first
     sandbox -> grader    WARM     {}                                                       torch is imported, SETUP read
-    grader  -> sandbox   JOB      {"files": {path: latin-1 text}, "limits": {...}}          a submission begins
+    grader  -> sandbox   JOB      {"files": {path: latin-1 text}, "compiled": {path: .pyc, uint8 tensor},
+                                   "limits": {...}}                                          a submission begins
     sandbox -> grader    READY    {"isolation": [Protection values]}                       its sandbox is made
-    grader  -> sandbox   UNIT     {"unit": {...}, "standins": {name: stem}, "standin_sources": {stem: source},
+    grader  -> sandbox   UNIT     {"unit": {...}, "standins": {name: stem}, "standin_code": {stem: uint8 tensor},
                                    "standin_homes": {name: [module, stem]}, "poisoned": [...], "cell": [source, imports] | None}
     sandbox -> grader    CONFINED {"protections": [...]}                                   the unit's process has locked itself in
     sandbox -> grader    LOADING  {"module": "transformer.x"}                              (any number, while importing)

@@ -107,6 +107,16 @@ def _put_back(value, tensors, depth):
     return {key: _put_back(item, tensors, depth + 1) for key, item in value.items()}
 
 
+def blob(data):
+    """Bytes (a seccomp program, compiled code) as a uint8 tensor, the form in which bytes travel in a message."""
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+
+
+def blob_bytes(tensor):
+    """The bytes a `blob` carries."""
+    return bytes(tensor.numpy())
+
+
 # --- frames on file descriptors -------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """A submission's leader: pid 1 of the job's own PID, mount and IPC namespaces.
 
-It lays the student's files out on a fresh tmpfs and makes it read-only, then, for each UNIT the
+It lays the student's files out on a fresh tmpfs, each with the grader's .pyc of it, and makes it
+read-only, then, for each UNIT the
 grader sends, gives the unit fresh, size- and inode-limited tmpfs folders (`/job/work`, `/tmp`,
 `/dev/shm`), forks the unit's process and relays its frames one case at a time, timing each.
 When the unit ends (done, timed out, crashed or in breach of the protocol) every process of the
@@ -8,6 +9,7 @@ job but this one is killed before the grader hears UNIT_DONE, and reaped before 
 runs in this process, which stays not dumpable so that no process of the same uid can reach into it.
 """
 
+import importlib.util
 import os
 import re
 import signal
@@ -34,7 +36,7 @@ class Leader:
 
     # --- the job ------------------------------------------------------------------------------
 
-    def lead(self, files):
+    def lead(self, files, compiled):
         """Serve the grader on stdin/stdout until END_JOB."""
         confine.not_dumpable()
         if os.getpid() != 1:
@@ -43,7 +45,7 @@ class Leader:
             self.isolation.remove(Protection.PID_NAMESPACE)  # the unit could still see the zygote's processes
         if self.mounts and not confine.make_private():
             raise OSError("the job's mounts cannot be made private")
-        if self._lay_out_code(files):
+        if self._lay_out_code(files, compiled):
             self.isolation.append(Protection.READ_ONLY_CODE)
         wire.write_frame(1, {"op": Op.READY.value, "isolation": [p.value for p in self.isolation]})
         while True:
@@ -53,16 +55,18 @@ class Leader:
             self._run_unit(request)
             wire.write_frame(1, {"op": Op.UNIT_DONE.value})
 
-    def _lay_out_code(self, files):
-        """The student's files under code/; True when that folder is a read-only tmpfs."""
-        size_mb = 1 + sum(len(text) for text in files.values()) // 2**20
-        fresh = self.mounts and confine.mount_tmpfs(str(self.code_dir), size_mb, CODE_INODES, 0o755)
-        (self.code_dir / "transformer").mkdir(parents=True, exist_ok=True)
+    def _lay_out_code(self, files, compiled):
+        """The student's files under code/, and in __pycache__ the grader's .pyc of each that compiled (so
+        that the import system loads it instead of compiling it); True when that folder is a read-only tmpfs."""
+        size_mb = 1 + (sum(len(text) for text in files.values()) + sum(code.numel() for code in compiled.values())) // 2**20
+        fresh = self.mounts and confine.mount_tmpfs(str(self.code_dir), size_mb, CODE_INODES + len(compiled), 0o755)
+        (self.code_dir / "transformer" / "__pycache__").mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
             if FILE_NAME.fullmatch(name):
                 path = self.code_dir / name
-                path.write_bytes(text.encode("latin-1"))
-                path.chmod(0o444)
+                _write_read_only(path, text.encode("latin-1"))
+                if name in compiled:
+                    _write_read_only(Path(importlib.util.cache_from_source(str(path))), wire.blob_bytes(compiled[name]))
         return fresh and confine.remount_read_only(str(self.code_dir))
 
     def _fresh_temporary(self):
@@ -207,6 +211,11 @@ class Leader:
                 os.waitpid(-1, 0)
             except ChildProcessError:
                 return
+
+
+def _write_read_only(path, data):
+    path.write_bytes(data)
+    path.chmod(0o444)
 
 
 def _require(took, what):

@@ -1,38 +1,40 @@
 """Loading the student's code inside the unit's process, and the trusted stand-ins beside it.
 
 The student's package lies read-only under CODE/transformer; it is registered without running its
-`__init__.py`, so a broken file costs only the units that import it. The stand-ins arrive as
-source text and live in a package of their own, `jisaku_standins`: only the modules this unit is
-allowed (those below it) exist in the process at all.
+`__init__.py`, so a broken file costs only the units that import it; the grader's .pyc of each
+file that compiles lies beside it (`autograder.grader.bytecode`), so importing compiles nothing.
+The stand-ins arrive compiled and live in a package of their own, `jisaku_standins`: only the
+modules this unit is allowed (those below it) exist in the process at all.
 """
 
 import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import marshal
 import sys
 import traceback
 import types
 from pathlib import Path
 
 from autograder.protocol.messages import ErrorKind
-from autograder.protocol.wire import ERROR_FIELDS
+from autograder.protocol.wire import ERROR_FIELDS, blob_bytes
 
 STANDIN_PACKAGE = "jisaku_standins"
 STUDENT_PACKAGE = "transformer"
 
 
 class StandinFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Serves `jisaku_standins.<module>` from the sources the unit's request carried, and nothing else."""
+    """Serves `jisaku_standins.<module>` from the compiled modules the unit's request carried, and nothing else."""
 
-    def __init__(self, sources):
-        self.sources = dict(sources)
+    def __init__(self, compiled):
+        self.compiled = dict(compiled)  # stem -> marshalled code, as a uint8 tensor
 
     def find_spec(self, name, path=None, target=None):
         if name == STANDIN_PACKAGE:
             return importlib.util.spec_from_loader(name, self, is_package=True)
         package, _, module = name.partition(".")
-        if package == STANDIN_PACKAGE and module in self.sources:
+        if package == STANDIN_PACKAGE and module in self.compiled:
             return importlib.util.spec_from_loader(name, self, origin=f"<stand-in {module}>")
         return None
 
@@ -44,12 +46,12 @@ class StandinFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             module.__path__ = []
             return
         stem = module.__name__.partition(".")[2]
-        exec(compile(self.sources[stem], f"<stand-in {stem}>", "exec"), module.__dict__)
+        exec(marshal.loads(blob_bytes(self.compiled[stem])), module.__dict__)  # the grader's own code, compiled there
 
 
-def load_standins(sources, names):
-    """Import the stand-in modules given as text; returns stand-in name -> class or function."""
-    sys.meta_path.insert(0, StandinFinder(sources))
+def load_standins(compiled, names):
+    """Import the stand-in modules given compiled; returns stand-in name -> class or function."""
+    sys.meta_path.insert(0, StandinFinder(compiled))
     return {name: getattr(importlib.import_module(f"{STANDIN_PACKAGE}.{module}"), name) for name, module in names.items()}
 
 
@@ -84,11 +86,11 @@ class StudentImportWatch(importlib.abc.MetaPathFinder):
                 setattr(module, name, replacement)
 
 
-def substitutes_for(homes, sources):
+def substitutes_for(homes, compiled):
     """student module -> {name: stand-in stem}, for the stand-ins whose module this unit was sent."""
     found = {}
     for name, (module, stem) in homes.items():
-        if stem in sources:
+        if stem in compiled:
             found.setdefault(module, {})[name] = stem
     return found
 

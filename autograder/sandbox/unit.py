@@ -51,11 +51,11 @@ def serve(requests_fd, replies_fd, request, settings, limits, code_dir, work_dir
     os.chdir(work_dir)  # after the uid change: the folder is the job uid's alone
     wire.write_frame(replies_fd, {"op": Op.CONFINED.value, "protections": [p.value for p in protections]})
     report = lambda module: wire.write_frame(replies_fd, {"op": Op.LOADING.value, "module": module})  # noqa: E731
-    substitutes = substitutes_for(request.get("standin_homes", {}), request.get("standin_sources", {}))
+    substitutes = substitutes_for(request.get("standin_homes", {}), request.get("standin_code", {}))
     watch = StudentImportWatch(request.get("poisoned", []), report, substitutes)
     operators = OperatorWatch(rules_for(unit.get("forbidden", [])), lambda frames: student_where(frames, code_dir))
     try:
-        standins = load_standins(request.get("standin_sources", {}), request.get("standins", {}))
+        standins = load_standins(request.get("standin_code", {}), request.get("standins", {}))
         sys.meta_path.insert(0, watch)
         register_bare_package(code_dir)
         with operators:

@@ -63,7 +63,7 @@ def read_settings():
         raise SystemExit("the first message must be SETUP")
     seccomp = setup.get("seccomp")
     return {
-        "seccomp": bytes(seccomp.numpy()) if seccomp is not None else None,
+        "seccomp": wire.blob_bytes(seccomp) if seccomp is not None else None,
         "job_uid": setup.get("job_uid"),
         "job_root": setup.get("job_root"),
         "keep_in_tmp": [(str(path), str(stash)) for path, stash in setup.get("keep_in_tmp", [])],
@@ -103,7 +103,7 @@ def _job_process(job, settings):
         confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)
     if Protection.MOUNT_NAMESPACE in isolation:
         isolation.append(Protection.PRIVATE_TMP)  # each unit gets fresh tmpfs folders, or the job stops (job.py)
-    Leader(settings, job["limits"], isolation).lead(job["files"])
+    Leader(settings, job["limits"], isolation).lead(job["files"], job.get("compiled", {}))
     return 0
 
 
