@@ -223,14 +223,14 @@ def _excerpt(text, spans):
         marked[start:end] = b"\x01" * (end - start)
     lines, start = [], 0
     for line in text.split("\n"):
-        pieces = []
-        for offset, char in enumerate(line):
-            flag = bool(marked[start + offset])
-            if pieces and pieces[-1][1] == flag:
-                pieces[-1][0] += char
-            else:
-                pieces.append([char, flag])
-        lines.append([tuple(piece) for piece in pieces])
+        flags, pieces, offset = marked[start:start + len(line)], [], 0
+        while offset < len(line):  # one piece per run of equally marked characters
+            flag = flags[offset]
+            end = flags.find(0 if flag else 1, offset)
+            end = len(line) if end < 0 else end
+            pieces.append((line[offset:end], bool(flag)))
+            offset = end
+        lines.append(pieces)
         start += len(line) + 1
     near = {i + d for i, line in enumerate(lines) if any(flag for _, flag in line) for d in range(-CONTEXT_LINES, CONTEXT_LINES + 1)}
     shown = []

@@ -29,10 +29,9 @@ class _Dispatch(TorchDispatchMode):
         self.watch = watch
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        operator = func._schema.name  # "aten::_softmax"
-        for rule in self.watch.rules:
-            if operator_matches(operator, rule.operators):
-                self.watch.refuse(operator, rule)
+        rule = self.watch.rule_for(func)
+        if rule is not None:
+            self.watch.refuse(func._schema.name, rule)
         return func(*args, **(kwargs or {}))
 
 
@@ -48,6 +47,14 @@ class OperatorWatch:
         self.first_line = ""  # the student's line of the first forbidden call
         self.tampered = False  # the watch was no longer in place when a block under it ended
         self._mode, self._guards = None, {}
+        self._rule_of = {}  # operator overload -> the rule that forbids it, or None: each decided once per process
+
+    def rule_for(self, func):
+        """The rule that forbids the aten operator `func` (named like "aten::_softmax"), or None."""
+        if func not in self._rule_of:
+            name = func._schema.name
+            self._rule_of[func] = next((rule for rule in self.rules if operator_matches(name, rule.operators)), None)
+        return self._rule_of[func]
 
     def refuse(self, what, rule):
         self.violations.append(f"{what}（{rule.why}）")

@@ -91,7 +91,14 @@ def _definitions(tree):
 
 def _walk(statements):
     """Every node of `statements`, nested ones included."""
-    return (node for statement in statements for node in ast.walk(statement))
+    return (node for statement in statements for node in _nodes(statement))
+
+
+@functools.lru_cache(maxsize=4096)
+def _nodes(statement):
+    """Every node of one top-level statement, listed once: each unit of a file, and each of its rules, reads
+    the same statements again."""
+    return tuple(ast.walk(statement))
 
 
 def _from_torch(node):
