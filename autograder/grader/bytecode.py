@@ -22,7 +22,7 @@ def pyc(source):
     """An unchecked hash-based .pyc of the module `source` (bytes), as the import system would compile it;
     None when it does not compile: the unit's import then compiles it and reports the error itself."""
     try:
-        compiled = marshal.dumps(compile(source, "<submission>", "exec", dont_inherit=True))
+        compiled = code(source, "<submission>")  # the import system names the file when it loads it
     except Exception:  # SyntaxError, ValueError (a null byte), MemoryError, RecursionError: the import will say
         return None
     return importlib.util.MAGIC_NUMBER + UNCHECKED_HASH.to_bytes(4, "little") + importlib.util.source_hash(source) + compiled

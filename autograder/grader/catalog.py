@@ -14,8 +14,8 @@ from pathlib import Path
 
 from autograder.grader.bytecode import code
 from autograder.grader.hidden_tests import all_units
-from autograder.grader.syntax import parse
 from autograder.grader.rubric import applied_points, check_rubric, fingerprint, load_rubric
+from autograder.grader.syntax import parse
 from autograder.paths import NOTEBOOK, SOLUTIONS, reference_package
 from autograder.protocol import wire
 from autograder.protocol.calls import RUNNERS, Swaps, make_torch_deterministic, seed
@@ -32,10 +32,14 @@ def standin_modules(names):
 
 
 @functools.lru_cache(maxsize=None)
+def _standin_source(stem):
+    return (STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=None)
 def _compiled_standin(stem):
     """The stand-in module `stem`, compiled once, as a message carries it."""
-    source = (STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8")
-    return wire.blob(code(source, f"<stand-in {stem}>"))
+    return wire.blob(code(_standin_source(stem), f"<stand-in {stem}>"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -47,7 +51,7 @@ def _module_closure(stem):
         if stem in needed:
             continue
         needed.add(stem)
-        tree = parse((STANDIN_FOLDER / f"{stem}.py").read_text(encoding="utf-8"))
+        tree = parse(_standin_source(stem))
         todo += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module]
     return frozenset(needed)
 

@@ -204,9 +204,9 @@ class _Job:
     def __init__(self, grader, zygote, submission, cells, deadline):
         self.zygote, self.cells, self.deadline = zygote, cells, deadline
         self.catalog, self.limits = grader.catalog, grader.limits
-        self.files = {name: data.decode("latin-1") for name, data in submission.files.items() if name.startswith("transformer/")}
-        self.compiled = {name: wire.blob(compiled) for name, data in submission.files.items()
-                         if name.startswith("transformer/") and name.endswith(".py") and (compiled := pyc(data)) is not None}
+        package = {name: data for name, data in submission.files.items() if name.startswith("transformer/")}
+        self.files = {name: data.decode("latin-1") for name, data in package.items()}
+        self.compiled = {name: wire.blob(compiled) for name, data in package.items() if name.endswith(".py") and (compiled := pyc(data)) is not None}
         self.outcomes, self.poisoned, self.isolation = {}, set(), []
         self.reply_limit = self.limits.output_mb * 2**20 + 2**16
 

@@ -1,9 +1,8 @@
 """A submission's leader: pid 1 of the job's own PID, mount and IPC namespaces.
 
 It lays the student's files out on a fresh tmpfs, each with the grader's .pyc of it, and makes it
-read-only, then, for each UNIT the
-grader sends, gives the unit fresh, size- and inode-limited tmpfs folders (`/job/work`, `/tmp`,
-`/dev/shm`), forks the unit's process and relays its frames one case at a time, timing each.
+read-only, then, for each UNIT the grader sends, gives the unit fresh, size- and inode-limited tmpfs
+folders (`/job/work`, `/tmp`, `/dev/shm`), forks the unit's process and relays its frames one case at a time, timing each.
 When the unit ends (done, timed out, crashed or in breach of the protocol) every process of the
 job but this one is killed before the grader hears UNIT_DONE, and reaped before the next unit starts. The student's code never
 runs in this process, which stays not dumpable so that no process of the same uid can reach into it.

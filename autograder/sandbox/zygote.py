@@ -103,7 +103,7 @@ def _job_process(job, settings):
         confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)
     if Protection.MOUNT_NAMESPACE in isolation:
         isolation.append(Protection.PRIVATE_TMP)  # each unit gets fresh tmpfs folders, or the job stops (job.py)
-    Leader(settings, job["limits"], isolation).lead(job["files"], job.get("compiled", {}))
+    Leader(settings, job["limits"], isolation).lead(job["files"], job["compiled"])
     return 0
 
 
